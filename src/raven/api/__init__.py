@@ -1,0 +1,1 @@
+"""The gRPC API: the `raven.v1.MarketDataService` implementation and its server."""

@@ -1,0 +1,182 @@
+"""The `raven` command line: serve, sim, tail, demo.
+
+Every subcommand explains its options in `--help`. Errors a user can fix
+(a missing config file, a bad key, a port in use) are one line, not a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import msgspec
+
+from raven import __version__
+from raven.config import ConfigError, RavenConfig, config_from_dict, load_config
+from raven.logs import setup_logging
+from raven.types import Kind
+
+log = logging.getLogger("raven.cli")
+
+
+class UsageError(Exception):
+    """A problem with the command line or its inputs, shown as one line."""
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="raven",
+        description="Raven market data server: normalized exchange feeds over gRPC.",
+    )
+    parser.add_argument("--version", action="version", version=f"raven {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the market data server")
+    serve.add_argument(
+        "--config",
+        metavar="FILE",
+        help="TOML config file (default: $RAVEN_CONFIG, else built-in defaults); "
+        "RAVEN__SECTION__KEY environment variables override it",
+    )
+
+    sim = commands.add_parser("sim", help="run the Binance USD-M Futures simulator on loopback")
+    sim.add_argument("--config", metavar="FILE", help="TOML config file with a [simulator] section")
+    sim.add_argument("--host", help="listen address (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, help="listen port (default 8800; 0 picks a free one)")
+    sim.add_argument("--seed", type=int, help="market model seed (default 7)")
+    sim.add_argument("--rate", type=float, help="market events per second, all symbols")
+    sim.add_argument("--symbols", type=_csv, help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT")
+
+    tail = commands.add_parser("tail", help="live terminal view of a running server")
+    tail.add_argument("--target", default="localhost:50051", help="server host:port")
+    tail.add_argument("--symbols", type=_csv, default=["BTCUSDT", "ETHUSDT"],
+                      help="comma-separated symbols (default BTCUSDT,ETHUSDT)")  # fmt: skip
+    tail.add_argument("--kinds", type=_csv, default=["trade", "quote"],
+                      help="comma-separated data kinds (default trade,quote)")  # fmt: skip
+    tail.add_argument("--duration", type=float, help="stop after this many seconds")
+
+    demo = commands.add_parser(
+        "demo", help="simulator + server + live terminal view, all on loopback"
+    )
+    demo.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
+    demo.add_argument("--rate", type=float, default=40.0, help="simulated events per second")
+    return parser
+
+
+def _config(path: str | None) -> RavenConfig:
+    return load_config(path or os.environ.get("RAVEN_CONFIG") or None)
+
+
+def _run(coro_factory: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run on uvloop (when available) until done or SIGINT/SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await coro_factory(stop)
+
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        asyncio.run(main())
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from raven.app import RavenApp
+
+    config = _config(args.config)
+    app = RavenApp(config)
+    _run(app.run)
+
+
+def cmd_sim(args: argparse.Namespace) -> None:
+    from raven.sim.server import Simulator
+
+    overrides = {
+        "host": args.host,
+        "port": args.port,
+        "seed": args.seed,
+        "rate": args.rate,
+        "symbols": args.symbols,
+    }
+    raw = msgspec.to_builtins(_config(args.config))
+    raw["simulator"].update({k: v for k, v in overrides.items() if v is not None})
+    config = config_from_dict(raw, "command line").simulator
+
+    async def serve(stop: asyncio.Event) -> None:
+        sim = Simulator(config)
+        try:
+            await sim.start()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {config.host}:{config.port}: {exc.strerror}"
+            ) from None
+        print(f"simulator: ws {sim.ws_url}  rest {sim.rest_url}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await sim.stop()
+
+    _run(serve)
+
+
+def cmd_tail(args: argparse.Namespace) -> None:
+    from raven.client.tail import run_tail
+
+    try:
+        kinds = [Kind.parse(k) for k in args.kinds]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    symbols = [s.upper() for s in args.symbols]
+
+    async def tail(stop: asyncio.Event) -> None:
+        task = asyncio.create_task(run_tail(args.target, symbols, kinds, args.duration))
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    _run(tail)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from raven.demo import run_demo
+
+    run_demo(args.duration, args.rate)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "serve": cmd_serve,
+    "sim": cmd_sim,
+    "tail": cmd_tail,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        setup_logging()
+        COMMANDS[args.command](args)
+    except (ConfigError, UsageError, ValueError) as exc:
+        print(f"raven {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,1 @@
+"""Exchange connectors: venue wire formats in, normalized events out."""

@@ -1,0 +1,1 @@
+"""Binance USD-M Futures: wire structs, parsing, stream routing and the connection."""

@@ -1,0 +1,1 @@
+"""The core pipeline between connectors and clients: validation, state, fan-out."""

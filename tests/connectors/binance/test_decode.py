@@ -1,0 +1,185 @@
+"""Decoding of every Binance USD-M payload into the normalized model."""
+
+from __future__ import annotations
+
+import pytest
+
+from raven.connectors.binance import wire
+from raven.connectors.binance.decode import FrameDecoder
+from raven.connectors.binance.streams import make_stream
+from raven.model import BookDelta, BookSnapshot, Candle, Event, Funding, Liquidation, Quote, Trade
+from raven.sim.market import MarketModel
+from raven.types import Side
+from tests.helpers import CAPTURE
+
+EX = "binance_futures"
+RECV = 1_791_382_992_500_000_123
+
+# The reference's example payloads, verbatim.
+AGG_TRADE = b'{"e":"aggTrade","E":1791382992488,"a":3477868433,"s":"BTCUSDT","p":"83091.70","q":"0.022","nq":"0.022","f":8153634393,"l":8153634394,"T":1791382992338,"m":false,"st":1}'  # noqa: E501
+TRADE = b'{"e":"trade","E":1596034530241,"T":1596034530235,"s":"ETHUSDT","t":73701056,"p":"2366.55","q":"0.070","X":"INSURANCE_FUND","m":true}'  # noqa: E501
+BOOK_TICKER = b'{"e":"bookTicker","u":11757092630476,"s":"BTCUSDT","ps":"BTCUSDT","b":"83091.60","B":"4.215","a":"83091.70","A":"3.763","T":1791382994657,"E":1791382994658,"st":1}'  # noqa: E501
+DEPTH = b'{"e":"depthUpdate","E":1785048482829,"T":1785048482718,"s":"BTCUSDT","ps":"BTCUSDT","U":359220619477,"u":359220619477,"pu":359220613550,"b":[],"a":[["64346.70","589.8041"]],"st":1}'  # noqa: E501
+KLINE = b'{"e":"kline","E":1626992760203,"s":"SUSHIUSDT","k":{"t":1626992700000,"T":1626992759999,"s":"SUSHIUSDT","i":"1m","f":126902874,"L":126902986,"o":"7.6080","c":"7.6170","h":"7.6180","l":"7.6070","v":"3005","n":113,"x":true,"q":"22875.8590","V":"1900","Q":"14464.6960","B":"0"}}'  # noqa: E501
+MARK_PRICE = b'{"e":"markPriceUpdate","E":1791382993000,"s":"BTCUSDT","p":"83084.30000000","ap":"83084.30000000","P":"83195.15881449","i":"83123.65891304","r":"0.00000078","T":1791388800000,"st":1}'  # noqa: E501
+FORCE_ORDER = b'{"e":"forceOrder","E":1584059031426,"o":{"s":"BTCUSDT","S":"BUY","o":"LIMIT","f":"IOC","q":"0.014","p":"4793.91","ap":"4706.04","X":"FILLED","l":"0.015","z":"0.014","T":1584059031421}}'  # noqa: E501
+
+
+def combined(stream: str, payload: bytes) -> bytes:
+    return b'{"stream":"' + stream.encode() + b'","data":' + payload + b"}"
+
+
+def decode_one(suffix: str, symbol: str, payload: bytes) -> object:
+    stream = make_stream(symbol, suffix)
+    decoder = FrameDecoder(EX, [stream], 1 << 20)
+    out = decoder.decode(combined(stream.name, payload), RECV)
+    assert isinstance(out, tuple)
+    assert len(out) == 1, decoder.last_error
+    return out[0]
+
+
+def test_agg_trade() -> None:
+    assert decode_one("aggTrade", "BTCUSDT", AGG_TRADE) == Trade(
+        EX, "BTCUSDT", "83091.70", "0.022", Side.BUY, 3477868433,
+        1791382992338 * 1_000_000, RECV, 8153634393, 8153634394,
+    )  # fmt: skip
+
+
+def test_raw_trade_buyer_maker_means_seller_aggressor() -> None:
+    event = decode_one("trade", "ETHUSDT", TRADE)
+    assert event == Trade(
+        EX, "ETHUSDT", "2366.55", "0.070", Side.SELL, 73701056, 1596034530235 * 1_000_000, RECV
+    )
+
+
+def test_book_ticker() -> None:
+    assert decode_one("bookTicker", "BTCUSDT", BOOK_TICKER) == Quote(
+        EX, "BTCUSDT", "83091.60", "4.215", "83091.70", "3.763", 11757092630476,
+        1791382994657 * 1_000_000, RECV,
+    )  # fmt: skip
+
+
+def test_diff_depth() -> None:
+    assert decode_one("depth@0ms", "BTCUSDT", DEPTH) == BookDelta(
+        EX, "BTCUSDT", (), (("64346.70", "589.8041"),), 359220619477, 359220619477,
+        359220613550, 1785048482718 * 1_000_000, RECV,
+    )  # fmt: skip
+
+
+def test_partial_depth_is_a_snapshot() -> None:
+    event = decode_one("depth5@100ms", "BTCUSDT", DEPTH)
+    assert isinstance(event, BookSnapshot)
+    assert event.asks == (("64346.70", "589.8041"),)
+    assert event.update_id == 359220619477
+
+
+def test_kline() -> None:
+    assert decode_one("kline_1m", "SUSHIUSDT", KLINE) == Candle(
+        EX, "SUSHIUSDT", "1m", 1626992700000 * 1_000_000, 1626992760000 * 1_000_000,
+        "7.6080", "7.6180", "7.6070", "7.6170", "3005", "22875.8590", 113, True, False,
+        1626992760203 * 1_000_000, RECV,
+    )  # fmt: skip
+
+
+def test_mark_price() -> None:
+    assert decode_one("markPrice@1s", "BTCUSDT", MARK_PRICE) == Funding(
+        EX, "BTCUSDT", "83084.30000000", "83123.65891304", "83195.15881449", "0.00000078",
+        1791388800000 * 1_000_000, 1791382993000 * 1_000_000, RECV,
+    )  # fmt: skip
+
+
+def test_force_order() -> None:
+    assert decode_one("forceOrder", "BTCUSDT", FORCE_ORDER) == Liquidation(
+        EX, "BTCUSDT", Side.BUY, "4793.91", "0.014", "4706.04", "0.014", "FILLED",
+        1584059031421 * 1_000_000, RECV,
+    )  # fmt: skip
+
+
+def test_unknown_keys_are_ignored() -> None:
+    payload = AGG_TRADE[:-1] + b',"zz":{"new":[1,2]},"ap2":"1"}'
+    event = decode_one("aggTrade", "BTCUSDT", payload)
+    assert isinstance(event, Trade)
+    assert event.price == "83091.70"
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        (b'{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1', "malformed"),
+        (b"not json", "malformed"),
+        (b'{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":"x"}}', "malformed"),
+        (b'{"stream":"btcusdt@aggTrade","data":{"e":"newThing","E":1}}', "unknown_event"),
+        (combined("btcusdt@aggTrade", BOOK_TICKER), "malformed"),
+        (combined("solusdt@aggTrade", AGG_TRADE), "unknown_stream"),
+        (combined("btcusdt@aggTrade", AGG_TRADE[:-1] + b',"pad":"' + b"x" * 600 + b'"}'),
+         "oversized"),
+    ],
+)  # fmt: skip
+def test_bad_frames_are_counted_and_skipped(frame: bytes, reason: str) -> None:
+    decoder = FrameDecoder(EX, [make_stream("BTCUSDT", "aggTrade")], max_frame_bytes=500)
+    assert decoder.decode(frame, RECV) == ()
+    assert decoder.stats.skipped[reason] == 1
+    assert sum(decoder.stats.skipped.values()) == 1
+    # and the decoder keeps working
+    after = decoder.decode(combined("btcusdt@aggTrade", AGG_TRADE), RECV)
+    assert isinstance(after, tuple)
+    assert len(after) == 1
+
+
+def test_replies_are_not_events() -> None:
+    decoder = FrameDecoder(EX, [], 1 << 20)
+    assert decoder.decode(b'{"result":null,"id":1}', RECV) == wire.Reply(id=1)
+    listed = decoder.decode(b'{"result":["btcusdt@aggTrade"],"id":3}', RECV)
+    assert listed == wire.Reply(id=3, result=["btcusdt@aggTrade"])
+    err = decoder.decode(b'{"error":{"code":2,"msg":"Invalid request"},"id":4}', RECV)
+    assert isinstance(err, wire.Reply)
+    assert decoder.stats.skipped["error_reply"] == 1
+
+
+def test_every_simulator_payload_decodes_to_what_it_encodes() -> None:
+    model = MarketModel(("BTCUSDT", "ETHUSDT"), seed=3)
+    streams = [make_stream(s, t) for s in model.symbols for t in ("aggTrade", "bookTicker")]
+    decoder = FrameDecoder(EX, streams, 1 << 20)
+    seen = set()
+    for step in range(500):
+        for emission in model.step(1_700_000_000_000 + step):
+            name = f"{emission.symbol.lower()}@{emission.suffix}"
+            frame = combined(name, wire.encoder.encode(emission.payload))
+            (event,) = decoder.decode(frame, RECV)  # type: ignore[misc]
+            p = emission.payload
+            if isinstance(p, wire.AggTrade):
+                assert isinstance(event, Trade)
+                assert (event.price, event.quantity, event.trade_id) == (p.p, p.q, p.a)
+                assert event.side is (Side.SELL if p.m else Side.BUY)
+            else:
+                assert isinstance(p, wire.BookTicker)
+                assert isinstance(event, Quote)
+                assert (event.bid_price, event.ask_price, event.update_id) == (p.b, p.a, p.u)
+            seen.add(type(event))
+    assert seen == {Trade, Quote}
+    assert sum(decoder.stats.skipped.values()) == 0
+
+
+def test_simulator_payloads_are_byte_compatible_with_the_reference() -> None:
+    for raw in (AGG_TRADE, BOOK_TICKER):
+        decoded = wire.payload_decoder.decode(raw)
+        assert wire.encoder.encode(decoded) == raw
+
+
+@pytest.mark.skipif(not CAPTURE.exists(), reason=f"shared capture not found at {CAPTURE}")
+def test_real_capture_decodes_without_a_skip() -> None:
+    lines = (CAPTURE / "ws.txt").read_bytes().splitlines()
+    url = lines[0].split(b" <-> ")[0].decode()
+    names = url.split("streams=")[1].split("/")
+    streams = [make_stream(n.split("@")[0].upper(), n.split("@", 1)[1]) for n in names]
+    decoder = FrameDecoder(EX, streams, 1 << 20)
+    events: list[Event] = []
+    for line in lines[1:]:
+        received, _, frame = line.partition(b": ")
+        out = decoder.decode(frame, int(float(received) * 1e9))
+        assert isinstance(out, tuple)
+        events.extend(out)
+    assert decoder.stats.skipped == dict.fromkeys(decoder.stats.skipped, 0)
+    assert len(events) == len(lines) - 1
+    kinds = {type(e) for e in events}
+    assert kinds == {Trade, BookDelta, Candle, Quote}
