@@ -108,11 +108,39 @@ class SimulatorConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only
     rate: PositiveFloat = 50.0
 
 
+class ValidationConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[validation]: the citadel's rules (filled in by the validation layer)."""
+
+    enabled: bool = True
+
+
+class CandlesConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[candles]: candles Raven builds from trades."""
+
+    intervals: tuple[str, ...] = ("1s", "1m", "5m", "1h")
+
+
+class LoggingConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[logging]: RAVEN_LOG, when set, wins over `level`."""
+
+    level: str = "info"
+
+
+class TracingConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[tracing]: optional OpenTelemetry tracing, off by default."""
+
+    enabled: bool = False
+
+
 class RavenConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     server: ServerConfig = ServerConfig()
     exchanges: ExchangesConfig = ExchangesConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     database: DatabaseConfig = DatabaseConfig()
+    validation: ValidationConfig = ValidationConfig()
+    candles: CandlesConfig = CandlesConfig()
+    logging: LoggingConfig = LoggingConfig()
+    tracing: TracingConfig = TracingConfig()
     simulator: SimulatorConfig = SimulatorConfig()
 
 

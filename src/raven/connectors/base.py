@@ -17,3 +17,9 @@ class Connector(Protocol):
     name: str
 
     async def run(self) -> None: ...
+
+    def request_resync(self, symbol: str, reason: str) -> None:
+        """Rebuild `symbol`'s book from a fresh snapshot (e.g. a later layer
+        rejected one of its deltas). Returns at once; the connector emits
+        Status BOOK_STALE now and a BookSnapshot + Status BOOK_LIVE when done."""
+        ...

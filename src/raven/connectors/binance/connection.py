@@ -111,6 +111,9 @@ class BinanceFuturesConnector:
         self.config = config
         self.connections = _plan_connections(config, sink)
 
+    def request_resync(self, symbol: str, reason: str) -> None:
+        log.warning("resync of %s requested (%s): no order book streams yet", symbol, reason)
+
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
         async with (
