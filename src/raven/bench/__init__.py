@@ -1,0 +1,1 @@
+"""The benchmark harness: seeded feeds, scenarios, and reports (`make bench`)."""
