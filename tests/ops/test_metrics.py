@@ -166,7 +166,9 @@ async def test_metrics_move_as_events_flow_and_pass_promtool(
     before = parse(await scrape(app))
     assert total(before, "raven_connector_connected") == len(app.connectors[0].connections)  # type: ignore[attr-defined]
     # Only the connections' FEED_CONNECTED status events so far.
-    assert total(before, "raven_pipeline_events_total") == total(before, "raven_connector_connected")
+    assert total(before, "raven_pipeline_events_total") == total(
+        before, "raven_connector_connected"
+    )
     assert total(before, "raven_streams_open") == 0
     async with client.stream(["BTCUSDT", "ETHUSDT"], [Kind.TRADE, Kind.QUOTE]) as stream:
         received = 0
