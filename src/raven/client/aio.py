@@ -42,6 +42,7 @@ class AsyncRavenClient:
     `tls`: use TLS; `root_certificates` (PEM bytes or a file path) trusts a
     private CA or a self-signed server certificate, and implies TLS.
     `reconnect`: streams reconnect and resubscribe after the server restarts.
+    `options`: gRPC channel arguments, e.g. `("grpc.http2.lookahead_bytes", 65536)`.
     """
 
     def __init__(
@@ -52,8 +53,10 @@ class AsyncRavenClient:
         tls: bool = False,
         root_certificates: bytes | str | os.PathLike[str] | None = None,
         reconnect: bool = True,
+        options: Sequence[tuple[str, int | str]] = (),
     ) -> None:
         self.target = target
+        self.options = tuple(options)  # gRPC channel arguments
         self.token = token
         self.root_certificates = _pem(root_certificates)
         self.tls = tls or self.root_certificates is not None
@@ -66,9 +69,9 @@ class AsyncRavenClient:
         """Open the channel and wait until the server answers (TimeoutError if not)."""
         if self.tls:
             credentials = grpc.ssl_channel_credentials(self.root_certificates)
-            self._channel = grpc.aio.secure_channel(self.target, credentials)
+            self._channel = grpc.aio.secure_channel(self.target, credentials, self.options)
         else:
-            self._channel = grpc.aio.insecure_channel(self.target)
+            self._channel = grpc.aio.insecure_channel(self.target, self.options)
         try:
             await _wait_ready(self._channel, timeout)
         except BaseException:
