@@ -60,9 +60,13 @@ proto-check: $(VENV)/.installed-dev
 	@rm -rf .proto-check
 	@echo "generated protobuf code is current"
 
+## build: the wheel and the sdist in dist/ (DIST=dir to put them elsewhere)
+DIST ?= dist
 build: $(VENV)/.installed-dev
-	$(PY) -m pip install --quiet build
-	$(PY) -m build --outdir dist .
+	@rm -f $(DIST)/raven_md-*
+	$(PY) -m build --no-isolation --outdir $(DIST) . >$(VENV)/build.log 2>&1 || { cat $(VENV)/build.log; exit 1; }
+	@rm -rf build
+	@ls $(DIST)/raven_md-*
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis
