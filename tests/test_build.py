@@ -49,7 +49,9 @@ def test_make_build_gives_a_wheel_that_installs_and_runs(tmp_path: Path) -> None
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True).create(env_dir)  # ensurepip: bundled, offline
     python = env_dir / "bin" / "python"
-    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
+    site = Path(
+        run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
+    )
     (site / "dev-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     run(python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", wheels[0])
 

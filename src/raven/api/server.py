@@ -50,7 +50,10 @@ class GrpcServer:
         address = f"{self.config.host}:{self.config.port}"
         if ":" in self.config.host:
             address = f"[{self.config.host}]:{self.config.port}"
-        self.port = server.add_insecure_port(address)
+        try:
+            self.port = server.add_insecure_port(address)
+        except RuntimeError:  # newer grpcio raises where older ones returned 0
+            self.port = 0
         if self.port == 0:
             raise OSError(f"cannot listen on {address}: address in use or not allowed")
         await server.start()
