@@ -59,7 +59,7 @@ def test_bad_specs_say_what_is_wrong(spec: str, problem: str) -> None:
 
 
 def test_environment_wins_and_names_itself_on_error(restore_logging: None) -> None:
-    with pytest.raises(ValueError, match="^RAVEN_LOG: unknown log level 'loud'"):
+    with pytest.raises(ValueError, match=r"^RAVEN_LOG: unknown log level 'loud'"):
         setup_logging("info", environ={"RAVEN_LOG": "loud"})
     with pytest.raises(ValueError, match=r"^\[logging\] level: unknown log level"):
         setup_logging("loud", environ={})
