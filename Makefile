@@ -40,9 +40,10 @@ test: $(VENV)/.installed-dev lint proto-check
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests python_client
+	$(BIN)/ruff format --check src tests python_client
 	$(BIN)/mypy
+	$(BIN)/mypy --strict python_client/*.py
 
 ## proto: regenerate src/raven/v1 from proto/ (generated code is committed)
 proto: $(VENV)/.installed-dev
