@@ -191,7 +191,6 @@ class HealthMonitor:
         self.healthy: bool | None = None
         self.changes = 0
         self._components: dict[str, bool] = {}
-        self.changed = asyncio.Event()  # set after each change (tests wait on it)
 
     async def run(self) -> None:
         while True:
@@ -216,5 +215,4 @@ class HealthMonitor:
                 for service in self.services:
                     await self.sink.set(service, status)
             log.info("health: %s", report.status)
-            self.changed.set()
         return report

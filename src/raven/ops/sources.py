@@ -7,7 +7,7 @@ these plus one `metrics.add(...)` line in `raven.ops.wiring`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from raven import __version__
@@ -18,7 +18,6 @@ from raven.core.latency import Histogram
 from raven.core.state import MarketState
 from raven.ops.health import HealthRegistry
 from raven.ops.metrics import MetricSource, Scrape
-from raven.types import Kind
 
 
 class DecoderLike(Protocol):
@@ -189,15 +188,3 @@ def health_source(health: HealthRegistry) -> MetricSource:
             scrape.gauge("raven_component_healthy", int(c.healthy), c.name, c.kind)
 
     return source
-
-
-def counter_source(name: str, read: Callable[[], int], *labels: str) -> MetricSource:
-    """The simplest source: one counter read from a callable."""
-
-    def source(scrape: Scrape) -> None:
-        scrape.counter(name, read(), *labels)
-
-    return source
-
-
-KIND_NAMES = {k: k.name.lower() for k in Kind}  # label values for the `kind` label
