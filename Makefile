@@ -40,9 +40,10 @@ test: $(VENV)/.installed-dev lint proto-check
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests python_client
+	$(BIN)/ruff format --check src tests python_client
 	$(BIN)/mypy
+	$(BIN)/mypy --strict python_client/*.py
 
 ## proto: regenerate src/raven/v1 from proto/ (generated code is committed)
 proto: $(VENV)/.installed-dev
@@ -60,9 +61,13 @@ proto-check: $(VENV)/.installed-dev
 	@rm -rf .proto-check
 	@echo "generated protobuf code is current"
 
+## build: the wheel and the sdist in dist/ (DIST=dir to put them elsewhere)
+DIST ?= dist
 build: $(VENV)/.installed-dev
-	$(PY) -m pip install --quiet build
-	$(PY) -m build --outdir dist .
+	@rm -f $(DIST)/raven_md-*
+	$(PY) -m build --no-isolation --outdir $(DIST) . >$(VENV)/build.log 2>&1 || { cat $(VENV)/build.log; exit 1; }
+	@rm -rf build
+	@ls $(DIST)/raven_md-*
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -15,11 +15,13 @@ from raven.api.server import GrpcServer
 from raven.api.service import MarketDataService
 from raven.api.streams import StreamRegistry
 from raven.config import RavenConfig
-from raven.connectors.base import Connector
+from raven.connectors.base import Connector, EventSink
 from raven.connectors.binance.connection import EXCHANGE, BinanceFuturesConnector
 from raven.core.bus import Bus
 from raven.core.pipeline import Pipeline
 from raven.core.state import MarketState
+from raven.ops import tracing
+from raven.ops.wiring import Operations
 
 log = logging.getLogger("raven.app")
 
@@ -30,25 +32,38 @@ class RavenApp:
         self.state = MarketState()
         self.bus = Bus()
         self.pipeline = Pipeline(self.state, self.bus)
+        # None when [tracing] is off: then the sink and the gRPC server are unwrapped.
+        self.tracing = tracing.from_config(config.tracing)
+        sink: EventSink = self.pipeline.ingest
+        if self.tracing is not None:
+            sink = self.tracing.event_sink(sink)
         self.connectors: list[Connector] = []
         catalog: dict[str, frozenset[str]] = {}
         binance = config.exchanges.binance_futures
         if binance.enabled:
-            self.connectors.append(BinanceFuturesConnector(binance, self.pipeline.ingest))
+            self.connectors.append(BinanceFuturesConnector(binance, sink))
             catalog[EXCHANGE] = frozenset(s.upper() for s in binance.symbols)
         self.registry = StreamRegistry(self.bus, self.state, catalog)
         self.service = MarketDataService(config.server, self.registry)
-        self.grpc = GrpcServer(config.server, self.service)
+        interceptors = [] if self.tracing is None else [self.tracing.server_interceptor()]
+        self.grpc = GrpcServer(config.server, self.service, interceptors=interceptors)
+        self.ops = Operations(self)  # metrics, health, /metrics /health /ready
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.grpc.start()
+        try:
+            await self.ops.start()
+        except BaseException:
+            await self.grpc.stop(0)
+            raise
         for connector in self.connectors:
             task = asyncio.create_task(connector.run(), name=f"connector-{connector.name}")
             self._tasks.append(task)
 
     async def stop(self) -> None:
         log.info("shutting down")
+        await self.ops.stop()
         await self.grpc.stop(self.config.server.shutdown_grace_s)
         for task in self._tasks:
             task.cancel()
@@ -56,6 +71,8 @@ class RavenApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start, serve until `stop` is set or a connector fails, then shut down."""

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+import grpc
 import msgspec
 
 from raven import __version__
@@ -34,15 +35,29 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+KINDS = ", ".join(k.name.lower() for k in Kind)
+FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="raven",
         description="Raven market data server: normalized exchange feeds over gRPC.",
+        epilog="Each command has its own --help. Logging: RAVEN_LOG=info,raven.api=debug "
+        "(RUST_LOG syntax), RAVEN_LOG_FORMAT=json for one JSON object per line.",
     )
     parser.add_argument("--version", action="version", version=f"raven {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the market data server")
+    serve = commands.add_parser(
+        "serve",
+        help="run the market data server",
+        formatter_class=FORMATTER,
+        description="Run the server: exchange feeds -> validation -> state -> gRPC clients,\n"
+        "with Prometheus /metrics and /health, /ready on their own ports.",
+        epilog="examples:\n  raven serve --config config/development.toml\n"
+        "  RAVEN__SERVER__PORT=50052 raven serve",
+    )
     serve.add_argument(
         "--config",
         metavar="FILE",
@@ -50,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         "RAVEN__SECTION__KEY environment variables override it",
     )
 
-    sim = commands.add_parser("sim", help="run the Binance USD-M Futures simulator on loopback")
+    sim = commands.add_parser(
+        "sim",
+        help="run the Binance USD-M Futures simulator on loopback",
+        description="Serve the Binance USD-M Futures WebSocket and REST protocol on loopback, "
+        "driven by a seeded market model. Options override the [simulator] config section.",
+    )
     sim.add_argument("--config", metavar="FILE", help="TOML config file with a [simulator] section")
     sim.add_argument("--host", help="listen address (default 127.0.0.1)")
     sim.add_argument("--port", type=int, help="listen port (default 8800; 0 picks a free one)")
@@ -58,13 +78,32 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--rate", type=float, help="market events per second, all symbols")
     sim.add_argument("--symbols", type=_csv, help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT")
 
-    tail = commands.add_parser("tail", help="live terminal view of a running server")
+    tail = commands.add_parser(
+        "tail",
+        help="live terminal view of a running server",
+        formatter_class=FORMATTER,
+        description="Show quotes, last trades and, when those kinds flow, the top of the\n"
+        "order book and the newest candle. Piped, it prints one line per event.",
+        epilog="example:\n  raven tail --symbols BTCUSDT --kinds trade,quote,book,candle",
+    )
     tail.add_argument("--target", default="localhost:50051", help="server host:port")
     tail.add_argument("--symbols", type=_csv, default=["BTCUSDT", "ETHUSDT"],
                       help="comma-separated symbols (default BTCUSDT,ETHUSDT)")  # fmt: skip
-    tail.add_argument("--kinds", type=_csv, default=["trade", "quote"],
-                      help="comma-separated data kinds (default trade,quote)")  # fmt: skip
+    tail.add_argument(
+        "--kinds",
+        type=_csv,
+        default=["trade", "quote"],
+        help=f"comma-separated data kinds (default trade,quote; any of: {KINDS})",
+    )
     tail.add_argument("--duration", type=float, help="stop after this many seconds")
+    tail.add_argument(
+        "--token",
+        default=os.environ.get("RAVEN_TOKEN", ""),
+        help="bearer token for a server with auth on (default $RAVEN_TOKEN)",
+    )
+    tail.add_argument("--tls", action="store_true", help="connect with TLS (system roots)")
+    tail.add_argument("--tls-ca", metavar="FILE",
+                      help="PEM root certificate to trust (implies --tls)")  # fmt: skip
 
     demo = commands.add_parser(
         "demo", help="simulator + server + live terminal view, all on loopback"
@@ -100,8 +139,16 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from raven.app import RavenApp
 
     config = _config(args.config)
+    setup_logging(config.logging.level, config.logging.format)
     app = RavenApp(config)
-    _run(app.run)
+
+    async def serve(stop: asyncio.Event) -> None:
+        try:
+            await app.run(stop)
+        except OSError as exc:  # a port in use, an address not allowed
+            raise UsageError(str(exc)) from None
+
+    _run(serve)
 
 
 def cmd_sim(args: argparse.Namespace) -> None:
@@ -136,6 +183,7 @@ def cmd_sim(args: argparse.Namespace) -> None:
 
 
 def cmd_tail(args: argparse.Namespace) -> None:
+    from raven.client.aio import AsyncRavenClient
     from raven.client.tail import run_tail
 
     try:
@@ -143,14 +191,27 @@ def cmd_tail(args: argparse.Namespace) -> None:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     symbols = [s.upper() for s in args.symbols]
+    if args.tls_ca and not os.path.isfile(args.tls_ca):
+        raise UsageError(f"--tls-ca: no such file: {args.tls_ca}")
 
     async def tail(stop: asyncio.Event) -> None:
-        task = asyncio.create_task(run_tail(args.target, symbols, kinds, args.duration))
+        client = AsyncRavenClient(
+            args.target, token=args.token, tls=args.tls, root_certificates=args.tls_ca
+        )
+        task = asyncio.create_task(
+            run_tail(args.target, symbols, kinds, args.duration, None, client)
+        )
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        (result,) = await asyncio.gather(task, return_exceptions=True)
+        if isinstance(result, TimeoutError):
+            raise UsageError(f"{result} at {args.target}")
+        if isinstance(result, grpc.aio.AioRpcError):
+            raise UsageError(f"{result.code().name}: {result.details()}")
+        if isinstance(result, Exception):
+            raise result
 
     _run(tail)
 
@@ -169,8 +230,19 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
 }
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser = action.choices[command]
+            return sub
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # report it with the subcommand's usage, not the top level's
+        _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         setup_logging()
         COMMANDS[args.command](args)

@@ -89,9 +89,19 @@ class ExchangesConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only
 
 
 class MonitoringConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[monitoring]: Prometheus /metrics and /health, /ready on their own ports."""
+
+    enabled: bool = True  # false: no metrics or health HTTP endpoints
     host: str = "127.0.0.1"
-    metrics_port: Port = 9090
-    health_check_port: Port = 9091
+    metrics_port: Port = 9090  # 0 picks a free port (tests)
+    health_check_port: Port = 9091  # may equal metrics_port: one listener serves both
+    # A feed connection with no message for this long is stale: /health says 503.
+    stale_feed_s: PositiveFloat = 15.0
+    # A store that cannot write for this long is down: /health says 503.
+    store_down_s: PositiveFloat = 60.0
+    # How often health is re-evaluated for the gRPC health service; staleness is
+    # the absence of events, so only a clock can notice it.
+    health_interval_s: PositiveFloat = 1.0
 
 
 class DatabaseConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -121,15 +131,36 @@ class CandlesConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=T
 
 
 class LoggingConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """[logging]: RAVEN_LOG, when set, wins over `level`."""
+    """[logging]: RAVEN_LOG and RAVEN_LOG_FORMAT, when set, win over these."""
 
+    # Default level and per-logger levels, RUST_LOG syntax: "info,raven.api=debug".
     level: str = "info"
+    # "text": one human-readable line per event; "json": one JSON object per line.
+    format: Literal["text", "json"] = "text"
+
+    def __post_init__(self) -> None:
+        from raven.logs import parse_spec  # logs imports nothing from here
+
+        parse_spec(self.level)
 
 
 class TracingConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """[tracing]: optional OpenTelemetry tracing, off by default."""
+    """[tracing]: optional OpenTelemetry tracing, off by default.
+
+    Needs the `tracing` extra (`pip install raven-md[tracing]`); the `otlp`
+    exporter also needs `opentelemetry-exporter-otlp-proto-grpc`.
+    """
 
     enabled: bool = False
+    # otlp: OTLP/gRPC to `endpoint`; console: spans on stdout; memory: kept in
+    # memory (tests and debugging).
+    exporter: Literal["otlp", "console", "memory"] = "otlp"
+    endpoint: str = "http://127.0.0.1:4317"
+    service_name: str = "raven"
+    # Share of traces kept for operation spans (reconnects, gRPC calls, writes).
+    sample_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    # Share of market events traced hop by hop (connector -> pipeline -> bus).
+    event_sample_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.001
 
 
 class RavenConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -1,147 +1,88 @@
-"""The asyncio client: a channel, streams with subscriptions, typed events."""
+"""The asyncio client: a channel (TLS and a bearer token when asked), streams, typed events.
+
+    async with AsyncRavenClient("localhost:50051") as client:
+        async with client.stream(["BTCUSDT"], [Kind.TRADE, Kind.QUOTE]) as stream:
+            async for event in stream:          # raven.model.Trade / Quote / ...
+                ...
+        async with client.book("BTCUSDT", depth=20) as book:
+            await book.wait_synced()
+            bids, asks = book.local.top(5)
+
+Streams reconnect and resubscribe on their own (see `raven.client.stream`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import os
 from collections.abc import AsyncIterator, Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
 
 import grpc
 
 from raven import codec
+from raven.client.book import LiveBook, live_book
+from raven.client.stream import MarketStream, Metadata, subscription
 from raven.model import Event
 from raven.types import Kind
 from raven.v1 import market_data_pb2 as pb
 from raven.v1 import market_data_pb2_grpc as pb_grpc
 
 DEFAULT_KINDS = (Kind.TRADE, Kind.QUOTE)
-HEARTBEAT_S = 5.0  # how often a stream tells the server the client is alive
-REQUEST_QUEUE = 64  # outgoing requests buffered per stream (subscribe, heartbeat)
 
-
-def subscription(
-    symbols: Iterable[str],
-    kinds: Iterable[Kind] = DEFAULT_KINDS,
-    *,
-    exchange: str = "",
-    policy: int = 0,
-    book_depth: int = 0,
-) -> pb.Subscription:
-    return pb.Subscription(
-        exchange=exchange,
-        symbols=list(symbols),
-        kinds=[int(k) for k in kinds],  # type: ignore[misc]
-        policy=policy,  # type: ignore[arg-type]
-        book_depth=book_depth,
-    )
-
-
-class MarketStream:
-    """One StreamMarketData call. Iterate it for events; subscribe at any time.
-
-    Checks the stream's sequence numbers: `gaps` counts events the server
-    dropped for this client (Gap markers) plus any hole in the numbering.
-    """
-
-    def __init__(self, stub: pb_grpc.MarketDataServiceAsyncStub) -> None:
-        self._requests: asyncio.Queue[pb.StreamRequest | None] = asyncio.Queue(REQUEST_QUEUE)
-        self._call = stub.StreamMarketData(self._request_iter())
-        self.stream_id = ""
-        self.next_sequence = 1
-        self.gaps = 0
-        self.frames = 0
-        self.acks: list[pb.SubscriptionAck] = []
-        self._heartbeat: asyncio.Task[None] | None = None
-
-    async def _request_iter(self) -> AsyncIterator[pb.StreamRequest]:
-        while True:
-            request = await self._requests.get()
-            if request is None:
-                return
-            yield request
-
-    async def start(self) -> str:
-        """Wait for the server's first frame; returns the stream id."""
-        first = await self._call.read()
-        if not isinstance(first, pb.StreamResponse) or not first.HasField("started"):
-            raise ConnectionError("the server did not start the stream")
-        self.stream_id = first.started.stream_id
-        self._heartbeat = asyncio.create_task(self._beat(), name="raven-client-heartbeat")
-        return self.stream_id
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_S)
-            await self._requests.put(
-                pb.StreamRequest(heartbeat=pb.Heartbeat(time_ns=time.time_ns()))
-            )
-
-    async def subscribe(self, sub: pb.Subscription) -> None:
-        await self._requests.put(pb.StreamRequest(subscribe=sub))
-
-    async def unsubscribe(self, sub: pb.Subscription) -> None:
-        await self._requests.put(pb.StreamRequest(unsubscribe=sub))
-
-    async def frames_raw(self) -> AsyncIterator[pb.StreamResponse]:
-        """Every frame as received, after sequence checking."""
-        while True:
-            frame = await self._call.read()
-            if not isinstance(frame, pb.StreamResponse):  # EOF
-                return
-            self.frames += 1
-            if frame.HasField("ack"):
-                self.acks.append(frame.ack)
-            if frame.events:
-                self._check_sequence(frame)
-            yield frame
-
-    def _check_sequence(self, frame: pb.StreamResponse) -> None:
-        if frame.first_sequence != self.next_sequence:
-            self.gaps += max(0, frame.first_sequence - self.next_sequence)
-        self.next_sequence = frame.first_sequence + len(frame.events)
-        for event in frame.events:
-            if event.HasField("gap"):
-                self.gaps += event.gap.dropped
-
-    async def events(self) -> AsyncIterator[Event]:
-        """Normalized events, in order; Gap markers are counted, not yielded."""
-        async for frame in self.frames_raw():
-            for message in frame.events:
-                event = codec.from_proto(message)
-                if event is not None:
-                    yield event
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self.events()
-
-    async def close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-        with contextlib.suppress(asyncio.QueueFull):
-            self._requests.put_nowait(None)
-        self._call.cancel()
+__all__ = ["DEFAULT_KINDS", "AsyncRavenClient", "MarketStream", "subscription"]
 
 
 class AsyncRavenClient:
-    """`async with AsyncRavenClient("localhost:50051") as client: ...`"""
+    """`async with AsyncRavenClient("localhost:50051") as client: ...`
 
-    def __init__(self, target: str = "localhost:50051", *, token: str = "") -> None:
+    `token`: sent as `authorization: Bearer <token>` on every call.
+    `tls`: use TLS; `root_certificates` (PEM bytes or a file path) trusts a
+    private CA or a self-signed server certificate, and implies TLS.
+    `reconnect`: streams reconnect and resubscribe after the server restarts.
+    `options`: gRPC channel arguments, e.g. `("grpc.http2.lookahead_bytes", 65536)`.
+    """
+
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        *,
+        token: str = "",
+        tls: bool = False,
+        root_certificates: bytes | str | os.PathLike[str] | None = None,
+        reconnect: bool = True,
+        options: Sequence[tuple[str, int | str]] = (),
+    ) -> None:
         self.target = target
+        self.options = tuple(options)  # gRPC channel arguments
         self.token = token
+        self.root_certificates = _pem(root_certificates)
+        self.tls = tls or self.root_certificates is not None
+        self.reconnect = reconnect
+        self.metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.MarketDataServiceAsyncStub | None = None
 
     async def connect(self, timeout: float = 10.0) -> None:
-        self._channel = grpc.aio.insecure_channel(self.target)
-        await asyncio.wait_for(self._channel.channel_ready(), timeout)
+        """Open the channel and wait until the server answers (TimeoutError if not)."""
+        if self.tls:
+            credentials = grpc.ssl_channel_credentials(self.root_certificates)
+            self._channel = grpc.aio.secure_channel(self.target, credentials, self.options)
+        else:
+            self._channel = grpc.aio.insecure_channel(self.target, self.options)
+        try:
+            await _wait_ready(self._channel, timeout)
+        except BaseException:
+            await self._channel.close()
+            self._channel = None
+            raise
         self._stub = pb_grpc.MarketDataServiceStub(self._channel)
 
     @property
     def stub(self) -> pb_grpc.MarketDataServiceAsyncStub:
+        """The generated stub, for raw protobuf calls (pass `metadata=client.metadata`)."""
         if self._stub is None:
             raise RuntimeError("not connected: call connect() first")
         return self._stub
@@ -161,7 +102,8 @@ class AsyncRavenClient:
         await self.close()
 
     async def open_stream(self) -> MarketStream:
-        stream = MarketStream(self.stub)
+        """A started stream with no subscriptions yet."""
+        stream = MarketStream(self.stub, self.metadata, reconnect=self.reconnect)
         await stream.start()
         return stream
 
@@ -174,14 +116,50 @@ class AsyncRavenClient:
         exchange: str = "",
         policy: int = 0,
         book_depth: int = 0,
+        candle_intervals: Sequence[str] = (),
     ) -> AsyncIterator[MarketStream]:
-        """A started stream subscribed to `symbols` x `kinds`; closed on exit."""
+        """A started stream subscribed to `symbols` x `kinds`; closed on exit.
+
+        `policy` is a `raven.v1.OverflowPolicy` value (0: the server's default per kind).
+        """
         stream = await self.open_stream()
         try:
             sub = subscription(
-                symbols, kinds, exchange=exchange, policy=policy, book_depth=book_depth
-            )
+                symbols, list(kinds), exchange=exchange, policy=policy,
+                book_depth=book_depth, candle_intervals=candle_intervals,
+            )  # fmt: skip
             await stream.subscribe(sub)
             yield stream
         finally:
             await stream.close()
+
+    @contextlib.asynccontextmanager
+    async def book(
+        self, symbol: str, *, depth: int = 0, exchange: str = ""
+    ) -> AsyncIterator[LiveBook]:
+        """A local order book for `symbol`, rebuilt from snapshot + deltas on its own stream."""
+        stream = await self.open_stream()
+        sub = subscription([symbol], [Kind.BOOK], exchange=exchange, book_depth=depth)
+        async with live_book(stream, sub, symbol.upper()) as live:
+            yield live
+
+    async def snapshot(
+        self, symbol: str, *, exchange: str = "", book_depth: int = 0
+    ) -> list[Event]:
+        """The server's current state of one symbol (book, quote, last trade, ...)."""
+        request = pb.GetSnapshotRequest(exchange=exchange, symbol=symbol, book_depth=book_depth)
+        response = await self.stub.GetSnapshot(request, metadata=self.metadata)
+        return [e for e in map(codec.from_proto, response.events) if e is not None]
+
+
+async def _wait_ready(channel: grpc.aio.Channel, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(channel.channel_ready(), timeout)
+    except TimeoutError:
+        raise TimeoutError(f"no Raven server answered within {timeout:g} s") from None
+
+
+def _pem(value: bytes | str | os.PathLike[str] | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return Path(value).read_bytes()

@@ -1,4 +1,11 @@
-"""`raven tail`: a live terminal view of quotes and trades, built on the client."""
+"""`raven tail`: a live terminal view built on the client.
+
+One row per symbol: best bid/ask from quotes, the last trade, and, once
+those kinds flow, the top of the order book (rebuilt locally from snapshot
++ deltas) and the newest candle. Below it, the most recent trades. When
+stdout is not a terminal, it prints one line per event instead. Gaps and
+reconnects are counted in the title.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -14,19 +22,24 @@ from rich.table import Table
 from rich.text import Text
 
 from raven.client.aio import AsyncRavenClient
+from raven.client.book import LocalBook
 from raven.client.format import clock, format_event
-from raven.model import Event, Quote, Trade
+from raven.client.stream import Gap, MarketStream
+from raven.model import BookDelta, BookSnapshot, Candle, Event, Quote, Trade
 from raven.types import Kind, Side
 
 RECENT_TRADES = 12  # rows in the "recent trades" panel
+BASE_COLUMNS = ("symbol", "bid size", "bid", "ask", "ask size", "last", "trades", "quotes")
 
 
 class SymbolView:
-    __slots__ = ("latency_ms", "quote", "quotes", "trade", "trades")
+    __slots__ = ("book", "candle", "latency_ms", "quote", "quotes", "trade", "trades")
 
-    def __init__(self) -> None:
+    def __init__(self, symbol: str) -> None:
         self.quote: Quote | None = None
         self.trade: Trade | None = None
+        self.candle: Candle | None = None
+        self.book = LocalBook(symbol)
         self.quotes = 0
         self.trades = 0
         self.latency_ms = 0.0  # server receive -> client receive, smoothed
@@ -36,55 +49,86 @@ class TailView:
     """What the terminal shows, updated event by event."""
 
     def __init__(self, symbols: Sequence[str]) -> None:
-        self.symbols = {s: SymbolView() for s in symbols}
+        self.symbols = {s: SymbolView(s) for s in symbols}
         self.recent: collections.deque[Trade] = collections.deque(maxlen=RECENT_TRADES)
         self.events = 0
+        self.gaps = 0  # events missed
+        self.reconnects = 0
+        self.books = False  # a column appears once its kind flows
+        self.candles = False
         self.started = time.monotonic()
 
-    def update(self, event: Event, now_ns: int) -> None:
+    def update(self, item: Event | Gap, now_ns: int) -> None:
+        if isinstance(item, Gap):
+            self.gaps += item.dropped
+            self.reconnects += item.reconnect
+            for view in self.symbols.values():
+                view.book.apply(item)
+            return
         self.events += 1
-        view = self.symbols.setdefault(event.symbol, SymbolView())
-        latency = (now_ns - event.receive_time) / 1e6
+        if item.symbol not in self.symbols:
+            self.symbols[item.symbol] = SymbolView(item.symbol)
+        view = self.symbols[item.symbol]
+        latency = (now_ns - item.receive_time) / 1e6
         view.latency_ms = latency if view.latency_ms == 0 else 0.9 * view.latency_ms + 0.1 * latency
-        if isinstance(event, Quote):
-            view.quote = event
+        if isinstance(item, Quote):
+            view.quote = item
             view.quotes += 1
-        elif isinstance(event, Trade):
-            view.trade = event
+        elif isinstance(item, Trade):
+            view.trade = item
             view.trades += 1
-            self.recent.appendleft(event)
+            self.recent.appendleft(item)
+        elif isinstance(item, BookSnapshot | BookDelta):
+            self.books = True
+            view.book.apply(item)
+        elif isinstance(item, Candle):
+            self.candles = True
+            view.candle = item
+
+    def _columns(self) -> list[str]:
+        columns = list(BASE_COLUMNS)
+        if self.books:
+            columns += ["book bid", "book ask"]
+        if self.candles:
+            columns.append("candle")
+        return [*columns, "latency"]
+
+    def _row(self, symbol: str, v: SymbolView) -> list[Any]:
+        q, t = v.quote, v.trade
+        last = Text("-")
+        if t is not None:
+            last = Text(t.price, style="green" if t.side is Side.BUY else "red")
+        row: list[Any] = [
+            symbol,
+            q.bid_quantity if q else "-",
+            Text(q.bid_price, style="bold green") if q else "-",
+            Text(q.ask_price, style="bold red") if q else "-",
+            q.ask_quantity if q else "-",
+            last,
+            str(v.trades),
+            str(v.quotes),
+        ]
+        if self.books:
+            row += [
+                _level(v.book.best_bid(), v.book.synced),
+                _level(v.book.best_ask(), v.book.synced),
+            ]
+        if self.candles:
+            c = v.candle
+            row.append(f"{c.interval} O {c.open} H {c.high} L {c.low} C {c.close}" if c else "-")
+        row.append(f"{v.latency_ms:.2f} ms")
+        return row
 
     def render(self) -> Group:
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        markets = Table(title=f"Raven: {self.events} events, {self.events / elapsed:.0f}/s")
-        for name, justify in (
-            ("symbol", "left"),
-            ("bid size", "right"),
-            ("bid", "right"),
-            ("ask", "right"),
-            ("ask size", "right"),
-            ("last", "right"),
-            ("trades", "right"),
-            ("quotes", "right"),
-            ("latency", "right"),
-        ):
-            markets.add_column(name, justify=justify)  # type: ignore[arg-type]
+        title = f"Raven: {self.events} events, {self.events / elapsed:.0f}/s"
+        if self.gaps or self.reconnects:
+            title += f", {self.gaps} missed, {self.reconnects} reconnects"
+        markets = Table(title=title)
+        for name in self._columns():
+            markets.add_column(name, justify="left" if name in ("symbol", "candle") else "right")
         for symbol, v in self.symbols.items():
-            q, t = v.quote, v.trade
-            last = Text("-")
-            if t is not None:
-                last = Text(t.price, style="green" if t.side is Side.BUY else "red")
-            markets.add_row(
-                symbol,
-                q.bid_quantity if q else "-",
-                Text(q.bid_price, style="bold green") if q else "-",
-                Text(q.ask_price, style="bold red") if q else "-",
-                q.ask_quantity if q else "-",
-                last,
-                str(v.trades),
-                str(v.quotes),
-                f"{v.latency_ms:.2f} ms",
-            )
+            markets.add_row(*self._row(symbol, v))
         trades = Table(title="recent trades")
         for name in ("time", "symbol", "side", "quantity", "price", "id"):
             trades.add_column(name)
@@ -95,29 +139,48 @@ class TailView:
         return Group(markets, trades)
 
 
+def _level(level: tuple[str, str] | None, synced: bool) -> str:
+    if level is None:
+        return "-"
+    text = f"{level[1]} @ {level[0]}"
+    return text if synced else f"({text})"  # parenthesized: the book is resyncing
+
+
 async def run_tail(
     target: str,
     symbols: Sequence[str],
     kinds: Sequence[Kind] = (Kind.TRADE, Kind.QUOTE),
     duration: float | None = None,
     console: Console | None = None,
+    client: AsyncRavenClient | None = None,
 ) -> TailView:
-    """Show live data until `duration` seconds pass (or forever)."""
+    """Show live data until `duration` seconds pass (or forever). `client`, when
+    given, carries connection options (token, TLS); else a plain one for `target`."""
     console = console or Console()
     view = TailView(symbols)
-    async with AsyncRavenClient(target) as client, client.stream(symbols, kinds) as stream:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_show(stream.events(), view, console), duration)
+    client = client or AsyncRavenClient(target)
+    with console.status(f"connecting to {client.target} ..."):
+        await client.connect()
+    try:
+        async with client.stream(symbols, kinds) as stream:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_show(stream, view, console), duration)
+    finally:
+        await client.close()
     return view
 
 
-async def _show(events: AsyncIterator[Event], view: TailView, console: Console) -> None:
+async def _show(stream: MarketStream, view: TailView, console: Console) -> None:
+    items: AsyncIterator[Event | Gap] = stream.items()
     if not console.is_terminal:  # piped: one plain line per event
-        async for event in events:
-            view.update(event, time.time_ns())
-            console.print(format_event(event), highlight=False)
+        async for item in items:
+            view.update(item, time.time_ns())
+            if isinstance(item, Gap):
+                console.print(f"gap: {item.dropped} missed ({item.reason})", highlight=False)
+            else:
+                console.print(format_event(item), highlight=False)
         return
     # Live calls view.render at each refresh; events only update the view.
     with Live(console=console, refresh_per_second=8, get_renderable=view.render):
-        async for event in events:
-            view.update(event, time.time_ns())
+        async for item in items:
+            view.update(item, time.time_ns())

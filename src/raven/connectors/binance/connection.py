@@ -23,6 +23,7 @@ from raven.connectors.binance import wire
 from raven.connectors.binance.decode import FrameDecoder
 from raven.connectors.binance.streams import Route, Stream, combined_url, plan_streams
 from raven.model import Status
+from raven.ops import tracing
 from raven.types import StatusKind
 
 log = logging.getLogger("raven.connectors.binance")
@@ -73,12 +74,15 @@ class Connection:
         return exponential_backoff(self.config.reconnect_initial_s, self.config.reconnect_max_s)
 
     async def _session(self, session: aiohttp.ClientSession) -> None:
-        async with session.ws_connect(
-            self.url,
-            autoping=True,
-            max_msg_size=self.config.max_frame_bytes * 2,
-            decode_text=False,
-        ) as ws:
+        # A span per connection attempt (no-op unless tracing is on).
+        with tracing.span("connector.connect", connection=self.label, reconnect=self.connects > 0):
+            ws = await session.ws_connect(
+                self.url,
+                autoping=True,
+                max_msg_size=self.config.max_frame_bytes * 2,
+                decode_text=False,
+            )
+        async with ws:
             self.connects += 1
             self.connected = True
             log.info("%s: connected (%d streams)", self.label, len(self.streams))

@@ -1,0 +1,215 @@
+"""The metrics registry, its sources, and /metrics scraped during a real run."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from raven.app import RavenApp
+from raven.breaker import CircuitBreaker
+from raven.client import AsyncRavenClient
+from raven.core.latency import Histogram
+from raven.ops import catalog
+from raven.ops.metrics import COUNTER, GAUGE, HISTOGRAM, Family, MetricsRegistry, Scrape
+from raven.ops.sources import breaker_source, histogram_source
+from raven.sim.server import Simulator
+from raven.types import Kind
+from tests.helpers import wait_until
+from tests.ops.promtool import promtool_check
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: bytes) -> Samples:
+    """{(sample name, sorted labels): value} of an exposition."""
+    out: Samples = {}
+    for family in text_string_to_metric_families(text.decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def total(samples: Samples, name: str, **match: str) -> float:
+    return sum(
+        v
+        for (n, labels), v in samples.items()
+        if n == name and all(dict(labels).get(k) == want for k, want in match.items())
+    )
+
+
+def test_sources_write_declared_families_with_their_help_and_labels() -> None:
+    registry = MetricsRegistry(
+        [
+            Family("raven_things_total", COUNTER, "Things seen.", ("exchange",)),
+            Family("raven_depth", GAUGE, "Queue depth."),
+            Family("raven_wait_seconds", HISTOGRAM, "Waits.", ("stage",)),
+        ],
+        process=False,
+    )
+    hist = Histogram()
+    for seconds in (0.00002, 0.003, 0.003, 20.0):
+        hist.observe(seconds)
+
+    def source(scrape: Scrape) -> None:
+        scrape.counter("raven_things_total", 7, "binance_futures")
+        scrape.gauge("raven_depth", 3)
+
+    registry.add(source)
+    registry.add(histogram_source("raven_wait_seconds", hist, "publish"))
+    text = registry.exposition()
+    lines = text.decode().splitlines()
+    assert "# HELP raven_things_total Things seen." in lines
+    assert "# TYPE raven_things_total counter" in lines
+    assert 'raven_things_total{exchange="binance_futures"} 7.0' in lines
+    assert "raven_depth 3.0" in lines
+    assert 'raven_wait_seconds_bucket{le="1e-05",stage="publish"} 0.0' in lines
+    assert 'raven_wait_seconds_bucket{le="2.5e-05",stage="publish"} 1.0' in lines
+    assert 'raven_wait_seconds_bucket{le="0.005",stage="publish"} 3.0' in lines
+    assert 'raven_wait_seconds_bucket{le="10.0",stage="publish"} 3.0' in lines
+    assert 'raven_wait_seconds_bucket{le="+Inf",stage="publish"} 4.0' in lines
+    assert 'raven_wait_seconds_count{stage="publish"} 4.0' in lines
+    promtool_check(text)
+
+
+def test_reads_happen_at_scrape_time() -> None:
+    registry = MetricsRegistry([Family("raven_n_total", COUNTER, "N.")], process=False)
+    counter = [0]
+    registry.add(lambda s: s.counter("raven_n_total", counter[0]))
+    assert parse(registry.exposition())[("raven_n_total", ())] == 0
+    counter[0] = 41
+    counter[0] += 1
+    assert parse(registry.exposition())[("raven_n_total", ())] == 42
+
+
+def test_undeclared_or_mislabelled_metrics_are_errors_counted_per_source() -> None:
+    registry = MetricsRegistry([Family("raven_ok_total", COUNTER, "Ok.", ("x",))], process=False)
+    registry.add(lambda s: s.counter("raven_nope_total", 1), name="undeclared")
+    registry.add(lambda s: s.counter("raven_ok_total", 1), name="no_labels")
+    registry.add(lambda s: s.gauge("raven_ok_total", 1, "a"), name="wrong_type")
+    registry.add(lambda s: s.counter("raven_ok_total", 5, "a"), name="good")
+    samples = parse(registry.exposition())
+    assert samples[("raven_ok_total", (("x", "a"),))] == 5
+    for name in ("undeclared", "no_labels", "wrong_type"):
+        assert samples[("raven_metrics_source_errors_total", (("source", name),))] == 1
+    samples = parse(registry.exposition())
+    assert samples[("raven_metrics_source_errors_total", (("source", "undeclared"),))] == 2
+
+
+@pytest.mark.parametrize(
+    ("family", "problem"),
+    [
+        (("raven_x", COUNTER), "counters, and only counters, end in _total"),
+        (("raven_x_total", GAUGE), "counters, and only counters, end in _total"),
+        (("x_total", COUNTER), "start with raven_"),
+        (("raven_x", "summary"), "unknown metric type"),
+    ],
+)
+def test_family_names_follow_the_conventions(family: tuple[str, str], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Family(family[0], family[1], "help")
+
+
+def test_catalog_names_are_unique_and_pass_promtool_when_every_family_has_a_sample() -> None:
+    names = [f.name for f in catalog.ALL]
+    assert len(names) == len(set(names))
+    registry = MetricsRegistry(catalog.ALL, process=False)
+    hist = Histogram()
+    hist.observe(0.001)
+
+    def every_family(scrape: Scrape) -> None:
+        for family in catalog.ALL:
+            labels = [f"{label}-value" for label in family.labels]
+            if family.type == COUNTER:
+                scrape.counter(family.name, 1, *labels)
+            elif family.type == GAUGE:
+                scrape.gauge(family.name, 1, *labels)
+            else:
+                scrape.histogram(family.name, hist, *labels)
+
+    registry.add(every_family)
+    text = registry.exposition()
+    assert len(list(text_string_to_metric_families(text.decode()))) == len(catalog.ALL)
+    promtool_check(text)
+
+
+def test_breaker_source_reports_state_and_totals() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker("store:influxdb", failure_threshold=2, clock=lambda: now[0])
+    registry = MetricsRegistry(catalog.ALL, process=False)
+    registry.add(breaker_source(breaker))
+    labels = (("breaker", "store:influxdb"),)
+    assert parse(registry.exposition())[("raven_circuit_breaker_state", labels)] == 0
+    breaker.record_failure("down")
+    breaker.record_failure("down")
+    assert not breaker.allow()
+    samples = parse(registry.exposition())
+    assert samples[("raven_circuit_breaker_state", labels)] == 2
+    assert samples[("raven_circuit_breaker_failures_total", labels)] == 2
+    assert samples[("raven_circuit_breaker_rejections_total", labels)] == 1
+
+
+async def scrape(app: RavenApp) -> bytes:
+    assert app.ops.http is not None
+    url = f"http://127.0.0.1:{app.ops.http.metrics_port}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return await response.read()
+
+
+async def test_metrics_move_as_events_flow_and_pass_promtool(
+    sim: Simulator, app: RavenApp, client: AsyncRavenClient
+) -> None:
+    before = parse(await scrape(app))
+    assert total(before, "raven_connector_connected") == len(app.connectors[0].connections)  # type: ignore[attr-defined]
+    # Only the connections' FEED_CONNECTED status events so far.
+    assert total(before, "raven_pipeline_events_total") == total(
+        before, "raven_connector_connected"
+    )
+    assert total(before, "raven_streams_open") == 0
+    async with client.stream(["BTCUSDT", "ETHUSDT"], [Kind.TRADE, Kind.QUOTE]) as stream:
+        received = 0
+
+        async def read() -> None:
+            nonlocal received
+            async for _ in stream:
+                received += 1
+
+        reader = asyncio.create_task(read())
+        await wait_until(lambda: bool(stream.acks), what="the subscription's ack")
+        sim.feed_enabled.set()
+        await wait_until(lambda: received >= 100, timeout=30, what="100 events")
+        sim.feed_enabled.clear()
+        during = await scrape(app)
+        reader.cancel()
+    after = parse(during)
+    for name in (
+        "raven_connector_frames_total",
+        "raven_connector_events_total",
+        "raven_pipeline_events_total",
+    ):
+        assert total(after, name) >= total(before, name) + 100, name
+    assert total(after, "raven_bus_published_total") == total(after, "raven_pipeline_events_total")
+    assert total(after, "raven_stream_events_sent_total") >= received
+    assert total(after, "raven_streams_open") == 1
+    assert total(after, "raven_connector_frames_skipped_total") == 0
+    assert total(after, "raven_connector_last_message_timestamp_seconds") > 0
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        for kind in ("trade", "quote"):
+            stamp = total(after, "raven_last_event_timestamp_seconds", symbol=symbol, kind=kind)
+            assert stamp > 0, (symbol, kind)
+    assert total(after, "raven_component_healthy", component="grpc") == 1
+    assert total(after, "raven_build_info") == 1
+    assert total(after, "process_cpu_seconds_total") > 0
+    promtool_check(during)
+
+    # The stream is closed now: its counts stay in the totals (counters never go back).
+    await wait_until(lambda: not app.registry.streams, what="the stream to close")
+    later = parse(await scrape(app))
+    assert total(later, "raven_streams_open") == 0
+    assert total(later, "raven_stream_events_sent_total") >= total(
+        after, "raven_stream_events_sent_total"
+    )
