@@ -1,13 +1,23 @@
-"""The gRPC server: the market data service, health and reflection on one port."""
+"""The gRPC server: the market data service, health and reflection on one port.
+
+TLS when `[server.tls]` names a certificate and key; bearer-token auth when
+`[server] auth_token` is set. `stop()` is the graceful shutdown: health goes
+NOT_SERVING and new streams are refused (stop accepting), every open stream
+gets a SERVER_SHUTDOWN status and sends what it has queued (tell clients,
+drain) for up to the grace period, then the server closes what is left.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from raven.api.auth import TokenAuth
 from raven.api.service import SERVICE, MarketDataService
 from raven.config import ServerConfig
 
@@ -21,16 +31,18 @@ class GrpcServer:
         self.config = config
         self.service = service
         self.health = health.aio.HealthServicer()
+        self.auth = TokenAuth(config.auth_token) if config.auth_token else None
         self.port = config.port
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> None:
         server = grpc.aio.server(
+            interceptors=[self.auth] if self.auth else None,
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.keepalive_permit_without_calls", 1),
-            ]
+            ],
         )
         server.add_generic_rpc_handlers((self.service.handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -39,10 +51,13 @@ class GrpcServer:
              reflection.SERVICE_NAME),
             server,
         )  # fmt: skip
-        address = f"{self.config.host}:{self.config.port}"
-        if ":" in self.config.host:
-            address = f"[{self.config.host}]:{self.config.port}"
-        self.port = server.add_insecure_port(address)
+        host = self.config.host
+        address = f"[{host}]:{self.config.port}" if ":" in host else f"{host}:{self.config.port}"
+        tls = self.config.tls
+        if tls.enabled:
+            self.port = server.add_secure_port(address, _credentials(tls.cert_file, tls.key_file))
+        else:
+            self.port = server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot listen on {address}: address in use or not allowed")
         await server.start()
@@ -50,11 +65,25 @@ class GrpcServer:
         serving = health_pb2.HealthCheckResponse.SERVING
         await self.health.set("", serving)
         await self.health.set(SERVICE, serving)
-        log.info("gRPC listening on %s:%d", self.config.host, self.port)
+        log.info("gRPC listening on %s:%d%s%s", host, self.port, " (TLS)" if tls.enabled else "",
+                 " (token auth)" if self.auth else "")  # fmt: skip
 
     async def stop(self, grace: float) -> None:
         if self._server is None:
             return
+        started = time.monotonic()
         await self.health.enter_graceful_shutdown()
-        await self._server.stop(grace)
+        await self.service.shutdown(grace)
+        remaining = max(0.0, grace - (time.monotonic() - started))
+        await self._server.stop(remaining)
         self._server = None
+        log.info("gRPC server stopped")
+
+
+def _credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials:
+    try:
+        cert = Path(cert_file).read_bytes()
+        key = Path(key_file).read_bytes()
+    except OSError as exc:
+        raise OSError(f"[server.tls]: cannot read {exc.filename}: {exc.strerror}") from None
+    return grpc.ssl_server_credentials([(key, cert)])
