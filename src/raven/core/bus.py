@@ -9,10 +9,11 @@ Each `Subscriber` owns one bounded queue (`capacity` events) and an overflow
 policy per kind, chosen at subscribe time:
 
 - ``conflate``: once the queue is full, a newer event of a topic replaces
-  the queued ones of that topic (they are all dropped but the newest). For
-  book deltas that would corrupt the client's book, so the replacement is a
-  fresh top-N snapshot of the view instead (`resnapshot`), made lazily; the
-  deltas queued after it chain from it.
+  every queued event of that topic, and goes to the end of the queue (its
+  place in time). For book deltas that would corrupt the client's book, so
+  the replacement is a fresh top-N snapshot of the view (`resnapshot`),
+  made when it is sent or when a newer delta is queued behind it, so the
+  deltas after it chain from it.
 - ``drop_oldest``: the oldest queued droppable event goes (after first
   conflating the conflatable topics); the next frame starts with a Gap
   marker that says how many were dropped.
@@ -87,6 +88,7 @@ class _Control:
 
 
 _Item = bytes | _Slot | _Control
+COMPACT_AFTER = 64  # dead slots tolerated before the queue is compacted
 
 
 class SubscriberStats(msgspec.Struct):
@@ -111,6 +113,7 @@ class Subscriber:
         self.live = 0  # events in the queue that will be sent
         self.newest: dict[Topic, _Slot] = {}  # newest queued slot per conflatable topic
         self.redundant = 0  # live slots that are not the newest of their topic
+        self.dead = 0  # replaced slots still in the deque (skipped when drained)
         self.topics: set[Topic] = set()  # what the bus routes here
         self.wakeup = asyncio.Event()
         self.next_sequence = 1
@@ -193,32 +196,51 @@ class Subscriber:
     def _conflate(
         self, topic: Topic, chunk: bytes, now_ns: int, resnapshot: Resnapshot | None
     ) -> None:
-        slot = self.newest.get(topic)
-        if slot is None:  # nothing of this topic queued: one more, bounded by topics
-            self._append(topic, chunk, now_ns, True, resnapshot)
-            return
-        killed = self._collapse(slot)
-        if resnapshot is not None:
-            slot.chunk = None  # a book delta: send the view's snapshot instead
-            slot.resnapshot = resnapshot
-        else:
-            slot.chunk = chunk
-        self.stats.conflated += killed + 1
-        self.wakeup.set()
+        """Replace every queued event of `topic` by this one, at the queue's end
+        (so it keeps its place in time relative to other topics)."""
+        slot = self.newest.pop(topic, None)
+        pending = False
+        if slot is not None:
+            self.stats.conflated += self._collapse(slot) + 1
+            self._kill(slot)
+            self.live -= 1
+            pending = resnapshot is not None  # a book delta: send the view's snapshot
+        # One newest event per topic may exceed the capacity: bounded by topics.
+        self._append(topic, chunk, now_ns, True, resnapshot)
+        if pending:
+            self.newest[topic].chunk = None  # made by `resnapshot` when needed
+        if self.dead > COMPACT_AFTER and self.dead > self.live:
+            self._compact()
+
+    def _kill(self, slot: _Slot) -> None:
+        slot.live = False
+        slot.chunk = slot.prev = None
+        self.dead += 1
 
     def _collapse(self, slot: _Slot) -> int:
         """Drop the older queued events of `slot`'s topic; returns how many."""
         killed = 0
         older = slot.prev
         while older is not None and older.live:
-            older.live = False
-            older.chunk = None
+            before = older.prev
+            self._kill(older)
             killed += 1
-            older = older.prev
+            older = before
         slot.prev = None
         self.live -= killed
         self.redundant -= killed
         return killed
+
+    def _compact(self) -> None:
+        """Forget dead slots (replaced events) so memory follows the live count."""
+        pairs = [
+            (item, t)
+            for item, t in zip(self.queue, self.times, strict=True)
+            if type(item) is not _Slot or item.live
+        ]
+        self.queue = collections.deque(item for item, _ in pairs)
+        self.times = collections.deque(t for _, t in pairs)
+        self.dead = 0
 
     def _make_room(self) -> None:
         if self.redundant:
@@ -230,6 +252,7 @@ class Subscriber:
         while queue and type(queue[0]) is _Slot and not queue[0].live:
             queue.popleft()
             times.popleft()
+            self.dead -= 1
         # The oldest droppable event: only newest-per-topic slots and control
         # frames can stand before it, so this scan is short.
         for i, item in enumerate(queue):
@@ -263,6 +286,7 @@ class Subscriber:
             if kind is _Slot:
                 slot: _Slot = item  # type: ignore[assignment]
                 if not slot.live:
+                    self.dead -= 1
                     continue
                 out.append(self._take(slot))
             else:
