@@ -14,7 +14,12 @@ from raven.core.decimals import Increment, Scaled, add, format_scaled, multiply,
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("12", Scaled(12, 0)), ("12.50", Scaled(1250, 2)), ("0.001", Scaled(1, 3)), ("0", Scaled(0, 0))],
+    [
+        ("12", Scaled(12, 0)),
+        ("12.50", Scaled(1250, 2)),
+        ("0.001", Scaled(1, 3)),
+        ("0", Scaled(0, 0)),
+    ],
 )
 def test_parse_plain_decimals(text: str, value: Scaled) -> None:
     assert parse(text) == value

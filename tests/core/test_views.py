@@ -15,6 +15,7 @@ from raven.core.state import MarketRecord
 from raven.core.views import BookViews, diff_levels
 from raven.model import BookDelta, BookSnapshot, Level
 from raven.v1 import market_data_pb2 as pb
+from tests.core.bookgen import random_book_events
 
 EX = "x"
 
@@ -24,43 +25,6 @@ def test_diff_levels_removes_first_then_sets() -> None:
     new = (("100.0", "1"), ("99.0", "5"), ("97.5", "1"))
     assert diff_levels(old, new) == (("98.0", "0"), ("99.0", "5"), ("97.5", "1"))
     assert diff_levels(old, old) == ()
-
-
-def random_book_events(seed: int, count: int) -> list[BookSnapshot | BookDelta]:
-    """A full snapshot then `count` deltas of a random-walk book on a 0.1 tick."""
-    rng = random.Random(seed)
-    mid = 1000
-    bids = {mid - i: rng.randint(1, 9) for i in range(1, 40)}
-    asks = {mid + i: rng.randint(1, 9) for i in range(1, 40)}
-
-    def text(ticks: int) -> str:
-        return f"{ticks / 10:.1f}"
-
-    events: list[BookSnapshot | BookDelta] = [
-        BookSnapshot(EX, "BTC", tuple((text(p), str(q)) for p, q in sorted(bids.items(),
-                     reverse=True)), tuple((text(p), str(q)) for p, q in sorted(asks.items())),
-                     1, 1, 1)  # fmt: skip
-    ]
-    for n in range(2, count + 2):
-        changes: tuple[list[Level], list[Level]] = ([], [])
-        for _ in range(rng.randint(1, 4)):
-            side = rng.randrange(2)
-            book = bids if side == 0 else asks
-            best = max(bids) if side == 0 else min(asks)
-            price = best - rng.randint(-1, 30) if side == 0 else best + rng.randint(-1, 30)
-            if side == 0 and asks and price >= min(asks):
-                price = min(asks) - 1
-            if side == 1 and bids and price <= max(bids):
-                price = max(bids) + 1
-            qty = 0 if (price in book and rng.random() < 0.4) else rng.randint(1, 9)
-            if qty:
-                book[price] = qty
-            else:
-                book.pop(price, None)
-            changes[side].append((text(price), str(qty)))
-        events.append(BookDelta(EX, "BTC", tuple(changes[0]), tuple(changes[1]), n, n, n - 1,
-                                n, n))  # fmt: skip
-    return events
 
 
 class Client:

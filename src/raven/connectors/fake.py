@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 import msgspec
 
 from raven.connectors.base import EventSink
-from raven.model import BookSnapshot, Event, Status
+from raven.model import BookDelta, BookSnapshot, Event, Status
 from raven.types import S_NS, StatusKind
 
 QUEUE_SIZE = 4096  # scripted events waiting for run(); feed() waits when it is full
@@ -55,6 +55,7 @@ class FakeConnector:
         self.restamp = True  # set receive_time to the delivery time, as a live feed would
         self._queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
         self._urgent: list[Event] = []  # resync answers, delivered before the queue
+        self._floor: dict[str, int] = {}  # symbol -> resync snapshot id; older deltas dropped
 
     async def run(self) -> None:
         queue = self._queue
@@ -68,6 +69,8 @@ class FakeConnector:
                 queue.task_done()
 
     def _deliver(self, event: Event) -> None:
+        if type(event) is BookDelta and event.update_id <= self._floor.get(event.symbol, -1):
+            return  # as a real sync does: deltas the resync snapshot already covers
         if self.restamp:
             event = msgspec.structs.replace(event, receive_time=time.time_ns())
         self.delivered += 1
@@ -98,6 +101,7 @@ class FakeConnector:
         self.sink(Status(self.name, symbol, StatusKind.BOOK_STALE, f"resync: {reason}", now, now))
         if self.snapshot_source is not None:
             snapshot = self.snapshot_source(symbol)
+            self._floor[symbol] = snapshot.update_id
             live = Status(self.name, symbol, StatusKind.BOOK_LIVE, "resynced", now, now)
             self._urgent += [snapshot, live]
             if self._queue.empty():  # nothing will wake run(): deliver on the next loop turn
