@@ -84,6 +84,7 @@ class Stream:
         self.stream_id = ""
         self.next_sequence = 1
         self.gaps = 0
+        self.before_ack: list[pb.MarketEvent] = []
 
     async def _iter(self) -> AsyncIterator[pb.StreamRequest]:
         while (request := await self._requests.get()) is not None:
@@ -108,9 +109,11 @@ class Stream:
         return await self.ack()
 
     async def ack(self) -> pb.SubscriptionAck:
+        """Read up to the next ack; events before it are kept in `before_ack`."""
+        self.before_ack = []
         while True:
             frame = await self.read()
-            assert not frame.events, "events before the ack"
+            self.before_ack += frame.events
             if frame.HasField("ack"):
                 return frame.ack
 
