@@ -161,15 +161,17 @@ def subscription(
 
 @contextlib.asynccontextmanager
 async def connect(
-    target: str, credentials: grpc.ChannelCredentials | None = None, **options: Any
+    target: str,
+    credentials: grpc.ChannelCredentials | None = None,
+    options: dict[str, Any] | None = None,
 ) -> AsyncIterator[pb_grpc.MarketDataServiceAsyncStub]:
-    channel_options = list(options.items())
+    channel_options = list((options or {}).items())
     if credentials is None:
         channel = grpc.aio.insecure_channel(target, options=channel_options)
     else:
         channel = grpc.aio.secure_channel(target, credentials, options=channel_options)
     async with channel:
-        yield pb_grpc.MarketDataServiceStub(channel)  # type: ignore[no-untyped-call]
+        yield pb_grpc.MarketDataServiceStub(channel)
 
 
 @contextlib.asynccontextmanager

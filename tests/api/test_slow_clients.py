@@ -64,9 +64,9 @@ async def test_slow_clients_under_load(make_server: ServerFactory) -> None:
     async with (
         make_server(server=config) as server,
         connect(server.target) as fast_stub,
-        connect(server.target, **SLOW) as drop_stub,
-        connect(server.target, **SLOW) as cut_stub,
-        connect(server.target, **SLOW) as conflate_stub,
+        connect(server.target, options=SLOW) as drop_stub,
+        connect(server.target, options=SLOW) as cut_stub,
+        connect(server.target, options=SLOW) as conflate_stub,
         open_stream(fast_stub) as fast,
         open_stream(drop_stub) as drop,
         open_stream(cut_stub) as cut,
@@ -85,7 +85,7 @@ async def test_slow_clients_under_load(make_server: ServerFactory) -> None:
             for batch in batches:
                 await server.feed(batch)
                 sent += sum(isinstance(e, Trade | Quote) for e in batch)
-                await wait_until(lambda n=sent: len(fast_got) >= n, what="the fast client")
+                await wait_until(lambda: len(fast_got) >= sent, what="the fast client")  # noqa: B023
         streams = server.app.registry.streams
         # The fast client got every trade and quote, in order, with no gap.
         fed = [e for batch in batches for e in batch if isinstance(e, Trade | Quote)]
@@ -155,7 +155,7 @@ async def ended(stream: Stream) -> tuple[grpc.StatusCode, str]:
 async def test_slow_client_does_not_slow_the_feed(server: Server) -> None:
     """Ingest never waits for a client: a stalled one fills its own queue only."""
     async with (
-        connect(server.target, **SLOW) as stub,
+        connect(server.target, options=SLOW) as stub,
         open_stream(stub) as stalled,
     ):
         await stalled.subscribe(kinds=[Kind.TRADE])
