@@ -8,6 +8,7 @@ import pytest
 
 from raven.config import CandlesConfig, ConfigError, config_from_dict
 from raven.core.candles import CandleBuilder, CandleSet
+from raven.core.decimals import multiply
 from raven.model import Candle, Trade
 from raven.types import S_NS, Side
 
@@ -26,7 +27,7 @@ def run(candles: CandleSet, trades: list[Trade]) -> list[Candle]:
     for t in trades:
         price, qty = candles.number(t.price), candles.number(t.quantity)
         for builder in candles.builders:
-            closed = builder.add(t, float(t.price), price, qty)
+            closed = builder.add(t, float(t.price), qty, multiply(price, qty))
             if closed is not None:
                 out.append(closed)
     out += [c for b in candles.builders if (c := b.current()) is not None]
@@ -71,7 +72,8 @@ def test_late_trade_is_counted_and_left_out() -> None:
     builder = CandleBuilder(EX, "BTCUSDT", "1s")
     candles = CandleSet(EX, "BTCUSDT", ())
     for t in (trade(1500, "2.0", "1"), trade(500, "9.0", "1")):
-        builder.add(t, float(t.price), candles.number(t.price), candles.number(t.quantity))
+        qty = candles.number(t.quantity)
+        builder.add(t, float(t.price), qty, multiply(candles.number(t.price), qty))
     bar = builder.current()
     assert bar is not None
     assert bar.high == "2.0"

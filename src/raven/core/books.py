@@ -68,8 +68,7 @@ class BookKeeper:
         rec.book_crossed = 0
         self.stats.snapshots += 1
         self._check_crossed(rec)
-        for view in self.views.deltas_of(rec.exchange, rec.symbol):
-            view.update(INF, -INF, e.receive_time, now_ns)
+        self.views.update(rec, INF, -INF, e.receive_time, now_ns)
         return True
 
     def delta(self, rec: MarketRecord, e: BookDelta, now_ns: int) -> None:
@@ -84,8 +83,7 @@ class BookKeeper:
             return
         if self.views.has_deltas(rec.exchange, rec.symbol):
             best_bid, best_ask = _best(e.bids, max, -INF), _best(e.asks, min, INF)
-            for view in self.views.deltas_of(rec.exchange, rec.symbol):
-                view.update(best_bid, best_ask, e.receive_time, now_ns)
+            self.views.update(rec, best_bid, best_ask, e.receive_time, now_ns)
 
     def status(self, rec: MarketRecord, e: Status) -> None:
         """A book status from the connector: a stale book takes no deltas."""

@@ -21,7 +21,7 @@ subscriber, a snapshot, or a close) and caches it until the next trade.
 from __future__ import annotations
 
 from raven.config import interval_seconds
-from raven.core.decimals import Scaled, add, format_scaled, multiply, parse
+from raven.core.decimals import Scaled, add, format_scaled, parse
 from raven.model import Candle, Trade
 from raven.types import S_NS
 
@@ -66,13 +66,14 @@ class CandleBuilder:
         self.open_time = self.close_time = 0
         self.open = self.high = self.low = self.close = ""
         self.high_f = self.low_f = 0.0
-        self.volume = self.quote_volume = Scaled(0, 0)
+        self.volume = self.quote_volume = (0, 0)
         self.exchange_time = self.receive_time = 0
         self.late = 0  # trades older than the open bar, left out
         self._cached: Candle | None = None
 
-    def add(self, trade: Trade, price_f: float, price: Scaled, qty: Scaled) -> Candle | None:
-        """Add a trade; returns the final candle of the bar it closed, if any.
+    def add(self, trade: Trade, price_f: float, qty: Scaled, notional: Scaled) -> Candle | None:
+        """Add a trade (its price as a float, its quantity and price x quantity
+        exact); returns the final candle of the bar it closed, if any.
 
         A late trade (older than the open bar) is counted and changes nothing."""
         t = trade.exchange_time
@@ -91,14 +92,14 @@ class CandleBuilder:
             self.open_time, self.close_time = start, start + self.length
             self.open = self.high = self.low = text
             self.high_f = self.low_f = price_f
-            self.volume, self.quote_volume = qty, multiply(price, qty)
+            self.volume, self.quote_volume = qty, notional
         else:
             if price_f > self.high_f:
                 self.high, self.high_f = text, price_f
             elif price_f < self.low_f:
                 self.low, self.low_f = text, price_f
             self.volume = add(self.volume, qty)
-            self.quote_volume = add(self.quote_volume, multiply(price, qty))
+            self.quote_volume = add(self.quote_volume, notional)
         self.close = text
         self.count += 1
         self.exchange_time = t
@@ -128,8 +129,8 @@ class CandleBuilder:
             self.high,
             self.low,
             self.close,
-            format_scaled(v.mantissa, v.scale),
-            format_scaled(q.mantissa, q.scale),
+            format_scaled(*v),
+            format_scaled(*q),
             self.count,
             closed,
             True,
@@ -152,7 +153,7 @@ class CandleSet:
         value = self._numbers.get(text)
         if value is None:
             parsed = parse(text)
-            value = parsed if parsed is not None else Scaled(0, 0)
+            value = parsed if parsed is not None else (0, 0)
             if len(self._numbers) >= PARSE_CACHE_LIMIT:
                 self._numbers.clear()
             self._numbers[text] = value

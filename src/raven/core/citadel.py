@@ -354,4 +354,4 @@ def _remember(cache: dict[str, str], text: str, out: str) -> None:
 
 
 def _text(value: Scaled) -> str:
-    return format_scaled(value.mantissa, value.scale)
+    return format_scaled(*value)

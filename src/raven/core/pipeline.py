@@ -25,6 +25,7 @@ from raven import codec
 from raven.core.books import BookKeeper
 from raven.core.bus import Bus
 from raven.core.citadel import Citadel
+from raven.core.decimals import multiply
 from raven.core.latency import Histogram
 from raven.core.state import MarketRecord, MarketState, candle_channel
 from raven.core.views import BookViews
@@ -129,11 +130,11 @@ class Pipeline:
         if not candles.builders:
             return
         price, qty = candles.number(e.price), candles.number(e.quantity)
+        notional = multiply(price, qty)  # shared by every interval
         price_f = float(e.price)
         bus = self.bus
-        for builder in candles.builders:
-            closed = builder.add(e, price_f, price, qty)
-            topic = (Kind.CANDLE, rec.exchange, rec.symbol, builder.interval)
+        for builder, topic in zip(candles.builders, rec.candle_topics, strict=True):
+            closed = builder.add(e, price_f, qty, notional)
             if closed is not None:
                 self.stats.candles_closed += 1
                 bus.publish(topic, codec.encode(closed), now, True)

@@ -41,7 +41,7 @@ def positive_finite(text: str, allow_zero: bool = False) -> Scaled | None:
     value = parse(text)
     if value is None:
         return None
-    if value.mantissa > 0 or (allow_zero and value.mantissa == 0):
+    if value[0] > 0 or (allow_zero and value[0] == 0):
         return value
     return None
 

@@ -35,6 +35,7 @@ class MarketRecord:
         "book_crossed",
         "book_full",
         "book_live",
+        "candle_topics",
         "candles",
         "exchange",
         "funding",
@@ -63,6 +64,10 @@ class MarketRecord:
         self.last_receive_ns = 0  # receive time of the newest accepted event
         # Topics of the plain kinds, built once: publishing needs no tuple per event.
         self.topics = {k: topic(k, exchange, symbol) for k in Kind}
+        self.candle_topics = [
+            topic(Kind.CANDLE, exchange, symbol, candle_channel(b.interval, True))
+            for b in self.candles.builders
+        ]
         self._candle_chunks: dict[str, tuple[Candle, bytes]] = {}
 
     def candle_chunk(self, builder: CandleBuilder) -> tuple[Candle, bytes] | None:

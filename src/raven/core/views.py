@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
 
 from raven import codec
 from raven.core.bus import Bus, Topic
@@ -110,20 +109,27 @@ class DeltaView:
             self._snapshot = codec.encode(self.snapshot())
         return self._snapshot
 
-    def update(self, best_bid: float, best_ask: float, receive_ns: int, now_ns: int) -> None:
-        """The canonical book changed; `best_bid` / `best_ask` are the best
-        prices the change touched (-inf / inf when it touched no level there)."""
-        book = self.record.book
-        touched_bids = best_bid >= self.worst_bid
-        touched_asks = best_ask <= self.worst_ask
-        if not (touched_bids or touched_asks):
-            return
-        bids = book.bids.top(self.depth) if touched_bids else self.bids
-        asks = book.asks.top(self.depth) if touched_asks else self.asks
+    def touched(self, best_bid: float, best_ask: float) -> bool:
+        """Whether a change that touched these best prices can reach the view
+        (-inf / inf: the change touched no level on that side)."""
+        return best_bid >= self.worst_bid or best_ask <= self.worst_ask
+
+    def update(
+        self,
+        bids: tuple[Level, ...],
+        asks: tuple[Level, ...],
+        receive_ns: int,
+        now_ns: int,
+    ) -> None:
+        """The canonical book changed; `bids` / `asks` are its best levels, at
+        least `depth` of each when there are that many."""
+        depth = self.depth
+        bids, asks = bids[:depth], asks[:depth]
         bid_changes, ask_changes = diff_levels(self.bids, bids), diff_levels(self.asks, asks)
         if not (bid_changes or ask_changes):
             return
         rec = self.record
+        book = rec.book
         delta = BookDelta(
             rec.exchange,
             rec.symbol,
@@ -134,7 +140,7 @@ class DeltaView:
             self.update_id,
             book.exchange_time,
             receive_ns,
-            self.depth,
+            depth,
         )
         # Publish before moving on: a subscriber conflating this delta asks
         # `resnapshot` for the view as it was before it.
@@ -221,9 +227,20 @@ class BookViews:
                 del self._snapshots[topic]
                 self._end(snap)
 
-    def deltas_of(self, exchange: str, symbol: str) -> Iterator[DeltaView]:
-        views = self._deltas.get((exchange, symbol))
-        return iter(()) if not views else iter(list(views.values()))
+    def update(
+        self, record: MarketRecord, best_bid: float, best_ask: float, receive_ns: int, now_ns: int
+    ) -> None:
+        """Tell the delta views of `record`'s book that it changed; the book's
+        top levels are read once, at the deepest depth any touched view needs."""
+        views = self._deltas.get((record.exchange, record.symbol))
+        if not views:
+            return
+        touched = [v for v in views.values() if v.touched(best_bid, best_ask)]
+        if not touched:
+            return
+        bids, asks = record.book.top(max(v.depth for v in touched))
+        for view in touched:
+            view.update(bids, asks, receive_ns, now_ns)
 
     def has_deltas(self, exchange: str, symbol: str) -> bool:
         return bool(self._deltas.get((exchange, symbol)))
