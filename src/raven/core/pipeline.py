@@ -15,6 +15,7 @@ observed per event into plain histograms (`latency_exchange_to_receive`,
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -47,6 +48,16 @@ class Recorder(Protocol):
     """Storage's side of the pipeline: takes accepted events without blocking."""
 
     def record(self, event: Event) -> None: ...
+
+
+class MemoryRecorder:
+    """The fake beside `Recorder`: keeps the newest `limit` recorded events."""
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self.events: collections.deque[Event] = collections.deque(maxlen=limit)
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
 
 
 class PipelineStats(msgspec.Struct):
@@ -92,6 +103,9 @@ class Pipeline:
         stats = self.stats
         stats.ingested += 1
         kind = type(event)
+        if kind is Status and not event.symbol:
+            self._feed_status(event)  # type: ignore[arg-type]
+            return
         rec = self.state.record(event.exchange, event.symbol)
         if kind is not Status:
             self.latency_exchange_to_receive.observe_ns(event.receive_time - event.exchange_time)
@@ -171,6 +185,14 @@ class Pipeline:
 
     def _delta(self, e: BookDelta, rec: MarketRecord, now: int) -> None:
         self.books.delta(rec, e, now)
+
+    def _feed_status(self, e: Status) -> None:
+        """A status of a whole feed (no symbol): to every STATUS subscriber of it."""
+        self.stats.accepted += 1
+        topic = (Kind.STATUS, e.exchange, "", "")
+        self.bus.publish(topic, codec.encode(e), time.time_ns(), True)
+        if self.recorder is not None:
+            self.recorder.record(e)
 
     def _status(self, e: Status, rec: MarketRecord, now: int) -> None:
         if e.status in (StatusKind.BOOK_STALE, StatusKind.BOOK_LIVE) and e.symbol:
