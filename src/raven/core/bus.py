@@ -246,6 +246,8 @@ class Subscriber:
         if self.redundant:
             for slot in list(self.newest.values()):
                 self.stats.conflated += self._collapse(slot)
+            if self.dead > COMPACT_AFTER and self.dead > self.live:
+                self._compact()
             if self.live < self.capacity:
                 return
         queue, times = self.queue, self.times
