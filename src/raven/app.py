@@ -10,16 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 
+from raven.api.requests import Catalog
 from raven.api.server import GrpcServer
 from raven.api.service import MarketDataService
 from raven.api.streams import StreamRegistry
 from raven.config import RavenConfig
 from raven.connectors.base import Connector, EventSink
-from raven.connectors.binance.connection import EXCHANGE, BinanceFuturesConnector
+from raven.connectors.binance.connection import BinanceFuturesConnector
 from raven.core.bus import Bus
+from raven.core.citadel import Citadel
 from raven.core.pipeline import Pipeline
 from raven.core.state import MarketState
+from raven.core.views import BookViews
 from raven.ops import tracing
 from raven.ops.wiring import Operations
 
@@ -29,26 +33,56 @@ log = logging.getLogger("raven.app")
 class RavenApp:
     def __init__(self, config: RavenConfig) -> None:
         self.config = config
-        self.state = MarketState()
+        intervals = config.candles.intervals
+        self.state = MarketState(intervals)
         self.bus = Bus()
-        self.pipeline = Pipeline(self.state, self.bus)
+        self.citadel = Citadel(config.validation, self._increments)
+        self.views = BookViews(self.bus)
+        self.pipeline = Pipeline(self.state, self.bus, self.citadel, self.views)
+        self.pipeline.books.resync = self._request_resync
         # None when [tracing] is off: then the sink and the gRPC server are unwrapped.
         self.tracing = tracing.from_config(config.tracing)
         sink: EventSink = self.pipeline.ingest
         if self.tracing is not None:
             sink = self.tracing.event_sink(sink)
         self.connectors: list[Connector] = []
-        catalog: dict[str, frozenset[str]] = {}
+        self.catalog = Catalog(intervals)
         binance = config.exchanges.binance_futures
         if binance.enabled:
-            self.connectors.append(BinanceFuturesConnector(binance, sink))
-            catalog[EXCHANGE] = frozenset(s.upper() for s in binance.symbols)
-        self.registry = StreamRegistry(self.bus, self.state, catalog)
+            klines = [s.partition("_")[2] for s in binance.streams if s.startswith("kline_")]
+            self.add_connector(BinanceFuturesConnector(binance, sink), binance.symbols, klines)
+        self.registry = StreamRegistry(
+            self.bus, self.state, self.views, self.catalog, config.server.queue_size
+        )
         self.service = MarketDataService(config.server, self.registry)
         interceptors = [] if self.tracing is None else [self.tracing.server_interceptor()]
         self.grpc = GrpcServer(config.server, self.service, interceptors=interceptors)
         self.ops = Operations(self)  # metrics, health, /metrics /health /ready
         self._tasks: list[asyncio.Task[None]] = []
+
+    def add_connector(
+        self, connector: Connector, symbols: Iterable[str], klines: Iterable[str] = ()
+    ) -> None:
+        """Feed the pipeline from `connector` (built with `self.pipeline.ingest` as
+        its sink); clients may subscribe to `symbols`. Call before `start()`."""
+        self.connectors.append(connector)
+        self.catalog.add(connector.name, symbols, klines)
+
+    def _connector(self, exchange: str) -> Connector | None:
+        return next((c for c in self.connectors if c.name == exchange), None)
+
+    def _request_resync(self, exchange: str, symbol: str, reason: str) -> None:
+        connector = self._connector(exchange)
+        if connector is not None:
+            connector.request_resync(symbol, reason)
+
+    def _increments(self, exchange: str, symbol: str) -> tuple[str, str] | None:
+        """(tick size, step size) from the connector's `instruments`, once it has them."""
+        instruments = getattr(self._connector(exchange), "instruments", None)
+        instrument = instruments.get(symbol) if instruments else None
+        if instrument is None:
+            return None
+        return str(instrument.tick_size), str(instrument.step_size)
 
     async def start(self) -> None:
         await self.grpc.start()
@@ -71,6 +105,7 @@ class RavenApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.views.close()
         if self.tracing is not None:
             self.tracing.shutdown()
 

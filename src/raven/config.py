@@ -57,6 +57,11 @@ class ServerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     queue_size: PositiveInt = 10_000  # events queued per stream before its policy applies
     max_events_per_frame: PositiveInt = 500  # cap on events packed into one frame
     default_book_depth: PositiveInt = 20
+    max_book_depth: PositiveInt = 1000  # deepest book view a client may ask for
+    # BOOK_MODE_SNAPSHOTS: interval when the client names none, and the allowed range.
+    default_book_interval_ms: PositiveInt = 1000
+    min_book_interval_ms: PositiveInt = 10
+    max_book_interval_ms: PositiveInt = 60_000
     shutdown_grace_s: NonNegativeFloat = 5.0
     tls: TlsConfig = TlsConfig()
 
@@ -119,15 +124,52 @@ class SimulatorConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only
 
 
 class ValidationConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """[validation]: the citadel's rules (filled in by the validation layer)."""
+    """[validation]: the citadel's rules (raven.core.citadel)."""
 
-    enabled: bool = True
+    enabled: bool = True  # false: events pass unchecked (duplicates included)
+    # Fraction of a tick (or step) within which an off-grid value is a rounding
+    # error and is snapped to the grid; further off it is rejected.
+    grid_tolerance: Annotated[float, msgspec.Meta(ge=0, lt=0.5)] = 0.001
+    # Reject a trade / quote / liquidation price further than this fraction from
+    # the symbol's reference price (last trade, quote mid or mark price); 0: off.
+    max_price_deviation: NonNegativeFloat = 0.1
+    # After this many consecutive band rejections on a symbol the next price is
+    # taken as the new reference (the market really moved, or the old one was bad).
+    price_band_reanchor_after: PositiveInt = 10
+    max_future_s: NonNegativeFloat = 10.0  # exchange time ahead of receive time; 0: off
+    # Exchange time behind receive time (not checked for REST book snapshots,
+    # whose time is the book's last change); 0: off, e.g. to replay old captures.
+    max_past_s: NonNegativeFloat = 300.0
+    trade_id_window: PositiveInt = 10_000  # recent trade ids per symbol kept for duplicates
+    # Resync a book that stays crossed or locked for this many updates; 0: never.
+    crossed_book_resync_after: Annotated[int, msgspec.Meta(ge=0)] = 100
+    log_interval_s: NonNegativeFloat = 10.0  # at most one log line per rule and symbol per this
+
+
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def interval_seconds(name: str) -> int:
+    """ "1s" -> 1, "5m" -> 300, "1d" -> 86400; ValueError for anything else."""
+    match = re.fullmatch(r"([1-9][0-9]*)([smhd])", name)
+    if match is None:
+        raise ValueError(f"bad interval {name!r}: expected a number and s, m, h or d, e.g. 1m")
+    return int(match.group(1)) * _UNIT_S[match.group(2)]
 
 
 class CandlesConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """[candles]: candles Raven builds from trades."""
 
+    # Bars are aligned to the Unix epoch, so each interval must divide a day.
     intervals: tuple[str, ...] = ("1s", "1m", "5m", "1h")
+
+    def __post_init__(self) -> None:
+        for name in self.intervals:
+            seconds = interval_seconds(name)
+            if 86400 % seconds:
+                raise ValueError(f"interval {name!r} must divide a day evenly (1s up to 1d)")
+        if len(set(self.intervals)) != len(self.intervals):
+            raise ValueError("intervals must not repeat")
 
 
 class LoggingConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -192,7 +192,9 @@ async def test_metrics_move_as_events_flow_and_pass_promtool(
         "raven_pipeline_events_total",
     ):
         assert total(after, name) >= total(before, name) + 100, name
-    assert total(after, "raven_bus_published_total") == total(after, "raven_pipeline_events_total")
+    # every accepted event is published, plus the candle updates built from trades
+    published = total(after, "raven_bus_published_total")
+    assert published >= total(after, "raven_pipeline_events_total")
     assert total(after, "raven_stream_events_sent_total") >= received
     assert total(after, "raven_streams_open") == 1
     assert total(after, "raven_connector_frames_skipped_total") == 0

@@ -1,8 +1,17 @@
-"""`raven.v1.MarketDataService`: the four RPCs plus GetSnapshot.
+"""`raven.v1.MarketDataService`: StreamMarketData, Subscribe, Unsubscribe,
+GetSnapshot and GetHistoricalData.
 
-Stream responses are written as pre-built bytes (see `raven.codec`), so the
-StreamMarketData handler is registered with an identity serializer; the
-other methods use the generated message classes as usual.
+Requests arrive as raw bytes and are parsed here, so a malformed message is
+an INVALID_ARGUMENT with a reason rather than a generic INTERNAL error.
+Stream responses are written as pre-built bytes (see `raven.codec`).
+
+Each StreamMarketData call is three owned tasks under the handler: a reader
+(client requests), a sender (frames, idle heartbeats) and the handler itself
+supervising them. The handler ends the call when the client half-closes,
+sends a bad request (INVALID_ARGUMENT), falls behind under the DISCONNECT
+policy (RESOURCE_EXHAUSTED), stays silent past `client_timeout_s`
+(DEADLINE_EXCEEDED), or the server drains for shutdown (OK, after a
+SERVER_SHUTDOWN status event).
 """
 
 from __future__ import annotations
@@ -11,45 +20,82 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 
-from raven import __version__
-from raven.api.requests import Plan, RequestError, plan_subscription
+from raven import __version__, codec
+from raven.api.requests import (
+    Catalog,
+    RequestError,
+    book_depth,
+    exchange_of,
+    plan_subscription,
+    symbol_of,
+)
 from raven.api.streams import ClientStream, StreamRegistry
 from raven.config import ServerConfig
-from raven.types import Kind
+from raven.core.state import MarketRecord
+from raven.model import Status
+from raven.types import StatusKind
 from raven.v1 import market_data_pb2 as pb
 
 log = logging.getLogger("raven.api")
 
 SERVICE = "raven.v1.MarketDataService"
 
-StreamContext = grpc.aio.ServicerContext[pb.StreamRequest, bytes]
+Context = grpc.aio.ServicerContext[bytes, bytes]
+M = TypeVar("M", bound=Message)
+
+
+class HistoryService(Protocol):
+    """GetHistoricalData's implementation: writes its responses to `context`."""
+
+    async def get_historical_data(
+        self, request: pb.HistoricalDataRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> None: ...
+
+
+class _End(Exception):
+    """Ends a stream with a status (raised inside the handler's own task)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        self.code = code
+        self.message = message
 
 
 class MarketDataService:
-    def __init__(self, config: ServerConfig, registry: StreamRegistry) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        registry: StreamRegistry,
+        history: HistoryService | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry
+        self.history = history
+        self.closing = False
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.registry.catalog
 
     def handler(self) -> grpc.GenericRpcHandler:
+        raw: dict[str, Any] = {"request_deserializer": None, "response_serializer": None}
         return grpc.method_handlers_generic_handler(
             SERVICE,
             {
                 "StreamMarketData": grpc.stream_stream_rpc_method_handler(
-                    self.stream_market_data,
-                    request_deserializer=pb.StreamRequest.FromString,
-                    response_serializer=_identity,
+                    self.stream_market_data, **raw
                 ),
-                "Subscribe": _unary(self.subscribe, pb.SubscribeRequest),
-                "Unsubscribe": _unary(self.unsubscribe, pb.UnsubscribeRequest),
-                "GetSnapshot": _unary(self.get_snapshot, pb.GetSnapshotRequest),
+                "Subscribe": grpc.unary_unary_rpc_method_handler(self.subscribe, **raw),
+                "Unsubscribe": grpc.unary_unary_rpc_method_handler(self.unsubscribe, **raw),
+                "GetSnapshot": grpc.unary_unary_rpc_method_handler(self.get_snapshot, **raw),
                 "GetHistoricalData": grpc.unary_stream_rpc_method_handler(
                     self.get_historical_data,
-                    request_deserializer=pb.HistoricalDataRequest.FromString,
+                    request_deserializer=None,
                     response_serializer=pb.HistoricalDataResponse.SerializeToString,
                 ),
             },
@@ -57,9 +103,9 @@ class MarketDataService:
 
     # --- StreamMarketData ---------------------------------------------------
 
-    async def stream_market_data(
-        self, requests: AsyncIterator[pb.StreamRequest], context: StreamContext
-    ) -> None:
+    async def stream_market_data(self, requests: AsyncIterator[bytes], context: Context) -> None:
+        if self.closing:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
         registry = self.registry
         if len(registry.streams) >= self.config.max_connections:
             await context.abort(
@@ -67,171 +113,210 @@ class MarketDataService:
                 f"connection limit reached ({self.config.max_connections} streams); "
                 "try again later or raise [server] max_connections",
             )
-        stream = registry.open(context.peer(), self.config.queue_size)
+        stream = registry.open(context.peer())
         log.info("stream %s opened by %s", stream.id, stream.peer)
-        interval_ms = int(self.config.heartbeat_interval_s * 1000)
         started = pb.StreamStarted(
-            stream_id=stream.id, server_version=__version__, heartbeat_interval_ms=interval_ms
+            stream_id=stream.id,
+            server_version=__version__,
+            heartbeat_interval_ms=int(self.config.heartbeat_interval_s * 1000),
         )
         stream.send_control(pb.StreamResponse(started=started))
-        reader = asyncio.create_task(self._read(requests, stream, context), name="stream-reader")
+        reader = asyncio.create_task(self._read(requests, stream), name=f"read {stream.id}")
+        sender = asyncio.create_task(self._send(stream, context), name=f"send {stream.id}")
+        failed = asyncio.create_task(stream.failed.wait(), name=f"failed {stream.id}")
+        ending: _End | None = None
         try:
-            await self._send(stream, context, reader)
+            await self._supervise(stream, reader, sender, failed)
+        except _End as end:
+            ending = end
         finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            for task in (reader, sender, failed):
+                task.cancel()
+            for task in (reader, sender, failed):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             registry.close(stream)
-            log.info("stream %s closed", stream.id)
+        log.info("stream %s closed%s", stream.id, f": {ending.message}" if ending else "")
+        if ending is not None:
+            await context.abort(ending.code, ending.message)
 
-    async def _read(
+    async def _supervise(
         self,
-        requests: AsyncIterator[pb.StreamRequest],
         stream: ClientStream,
-        context: StreamContext,
-    ) -> str:
-        """Apply the client's requests; returns why the stream should end, or ''."""
-        async for request in requests:
-            stream.last_heard = time.monotonic()
-            which = request.WhichOneof("request")
-            if which not in ("subscribe", "unsubscribe"):
-                continue
-            try:
-                plan = plan_subscription(
-                    getattr(request, which),
-                    self.registry.catalog,
-                    self.config.default_book_depth,
-                )
-            except RequestError as exc:
-                return str(exc)
-            if which == "subscribe":
-                ack = self.registry.subscribe(stream, plan)
-            else:
-                ack = self.registry.unsubscribe(stream, plan)
-            stream.send_control(pb.StreamResponse(ack=ack))
-        return ""
-
-    async def _send(
-        self, stream: ClientStream, context: StreamContext, reader: asyncio.Task[str]
+        reader: asyncio.Task[str],
+        sender: asyncio.Task[None],
+        failed: asyncio.Task[Any],
     ) -> None:
-        sub = stream.sub
-        cap = self.config.max_events_per_frame
-        heartbeat = self.config.heartbeat_interval_s
+        """Wait for the first reason to end the stream; raises _End for an error."""
+        timeout = self.config.client_timeout_s
         while True:
+            remaining = stream.last_heard + timeout - time.monotonic()
+            if remaining <= 0:
+                raise _End(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"no message from the client for {timeout:g} s; "
+                    "send a heartbeat at least every client_timeout_s",
+                )
+            await asyncio.wait(
+                (reader, sender, failed), timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if stream.sub.failure:
+                raise _End(grpc.StatusCode.RESOURCE_EXHAUSTED, stream.sub.failure)
             if reader.done():
                 problem = reader.result()
                 if problem:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
-                return  # the client half-closed
-            if sub.failure:
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, sub.failure)
+                    raise _End(grpc.StatusCode.INVALID_ARGUMENT, problem)
+                return  # the client half-closed its side
+            if sender.done():
+                sender.result()  # re-raises what broke the sender
+                return  # drained for shutdown
+
+    async def _read(self, requests: AsyncIterator[bytes], stream: ClientStream) -> str:
+        """Apply the client's requests; returns why the stream must end, or ''."""
+        async for data in requests:
+            stream.last_heard = time.monotonic()
+            try:
+                request = _parse(pb.StreamRequest, data)
+                self._apply(request, stream)
+            except RequestError as exc:
+                return str(exc)
+        return ""
+
+    def _apply(self, request: pb.StreamRequest, stream: ClientStream) -> None:
+        which = request.WhichOneof("request")
+        if which == "heartbeat":
+            return
+        if which is None:
+            raise RequestError("empty StreamRequest: set subscribe, unsubscribe or heartbeat")
+        plan = plan_subscription(getattr(request, which), self.catalog, self.config)
+        if which == "subscribe":
+            self.registry.subscribe(stream, plan)
+        else:
+            self.registry.unsubscribe(stream, plan)
+
+    async def _send(self, stream: ClientStream, context: Context) -> None:
+        """Write frames as they are queued; a heartbeat when idle; end when drained."""
+        cap = self.config.max_events_per_frame
+        heartbeat = self.config.heartbeat_interval_s
+        wakeup = stream.sub.wakeup
+        while True:
             data = stream.next_frame(cap)
             if data is not None:
                 await context.write(data)
                 continue
-            await self._idle(stream, context, reader, heartbeat)
+            if stream.draining:
+                return
+            try:
+                async with asyncio.timeout(heartbeat):
+                    await wakeup.wait()
+            except TimeoutError:
+                beat = pb.StreamResponse(heartbeat=pb.Heartbeat(time_ns=time.time_ns()))
+                await context.write(beat.SerializeToString())
 
-    async def _idle(
-        self,
-        stream: ClientStream,
-        context: StreamContext,
-        reader: asyncio.Task[str],
-        heartbeat: float,
-    ) -> None:
-        """Wait for work, the reader ending, or the heartbeat interval."""
-        waiter = asyncio.ensure_future(stream.sub.wakeup.wait())
-        try:
-            done, _ = await asyncio.wait(
-                (waiter, reader), timeout=heartbeat, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            waiter.cancel()
-        if done:
-            return
-        silent = time.monotonic() - stream.last_heard
-        if silent > self.config.client_timeout_s:
-            await context.abort(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"no message from the client for {silent:.0f} s "
-                f"(timeout {self.config.client_timeout_s:g} s); send heartbeats",
-            )
-        beat = pb.StreamResponse(heartbeat=pb.Heartbeat(time_ns=time.time_ns()))
-        await context.write(beat.SerializeToString())
+    async def shutdown(self, grace: float, detail: str = "server shutting down") -> None:
+        """Refuse new streams, tell open ones, let them drain for up to `grace` s."""
+        self.closing = True
+        self.registry.shutdown(detail)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self.registry.empty.wait()
 
     # --- unary --------------------------------------------------------------
 
-    async def subscribe(
-        self, request: pb.SubscribeRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.SubscribeResponse:
-        stream, plan = await self._stream_and_plan(request, context)
-        return pb.SubscribeResponse(ack=self.registry.subscribe(stream, plan))
+    async def subscribe(self, data: bytes, context: Context) -> bytes:
+        async def run() -> bytes:
+            request = _parse(pb.SubscribeRequest, data)
+            stream = await self._stream(request.stream_id, context)
+            plan = plan_subscription(request.subscription, self.catalog, self.config)
+            ack = self.registry.subscribe(stream, plan)
+            return pb.SubscribeResponse(ack=ack).SerializeToString()
 
-    async def unsubscribe(
-        self, request: pb.UnsubscribeRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.UnsubscribeResponse:
-        stream, plan = await self._stream_and_plan(request, context)
-        return pb.UnsubscribeResponse(ack=self.registry.unsubscribe(stream, plan))
+        return await _unary(run, context)
 
-    async def _stream_and_plan(
-        self,
-        request: pb.SubscribeRequest | pb.UnsubscribeRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> tuple[ClientStream, Plan]:
-        stream = self.registry.streams.get(request.stream_id)
+    async def unsubscribe(self, data: bytes, context: Context) -> bytes:
+        async def run() -> bytes:
+            request = _parse(pb.UnsubscribeRequest, data)
+            stream = await self._stream(request.stream_id, context)
+            plan = plan_subscription(request.subscription, self.catalog, self.config)
+            ack = self.registry.unsubscribe(stream, plan)
+            return pb.UnsubscribeResponse(ack=ack).SerializeToString()
+
+        return await _unary(run, context)
+
+    async def _stream(self, stream_id: str, context: Context) -> ClientStream:
+        stream = self.registry.streams.get(stream_id)
         if stream is None:
             await context.abort(
                 grpc.StatusCode.NOT_FOUND,
-                f"no open stream with id {request.stream_id!r}; "
-                "use the id from the stream's first response",
+                f"no open stream with id {stream_id!r}; use the stream_id from the "
+                "StreamStarted message of an open StreamMarketData call",
+            )
+        return stream
+
+    async def get_snapshot(self, data: bytes, context: Context) -> bytes:
+        async def run() -> bytes:
+            request = _parse(pb.GetSnapshotRequest, data)
+            exchange = exchange_of(request.exchange, self.catalog)
+            symbol = symbol_of(request.symbol, self.catalog, exchange)
+            depth = book_depth(request.book_depth, self.config)
+            record = self.registry.state.get(exchange, symbol)
+            chunks = _snapshot_chunks(record, depth) if record is not None else []
+            return b"".join(_as_snapshot_event(c) for c in chunks)
+
+        return await _unary(run, context)
+
+    async def get_historical_data(self, data: bytes, context: Context) -> None:
+        if self.history is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED,
+                "GetHistoricalData needs a store: set [database] backend in the server's config",
             )
         try:
-            plan = plan_subscription(
-                request.subscription, self.registry.catalog, self.config.default_book_depth
-            )
+            request = _parse(pb.HistoricalDataRequest, data)
         except RequestError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        return stream, plan
-
-    async def get_snapshot(
-        self, request: pb.GetSnapshotRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.GetSnapshotResponse:
-        catalog = self.registry.catalog
-        exchange = request.exchange or next(iter(catalog), "")
-        symbol = request.symbol.strip().upper()
-        if symbol not in catalog.get(exchange, frozenset()):
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"unknown symbol {request.symbol!r} on exchange {exchange!r}",
-            )
-        record = self.registry.state.get(exchange, symbol)
-        response = pb.GetSnapshotResponse()
-        if record is not None:
-            for kind in Kind:
-                for chunk in record.chunks(kind):
-                    response.MergeFromString(_as_snapshot_events(chunk))
-        return response
-
-    async def get_historical_data(
-        self, request: pb.HistoricalDataRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> None:
-        await context.abort(
-            grpc.StatusCode.UNIMPLEMENTED, "GetHistoricalData needs a store; not implemented yet"
-        )
+        await self.history.get_historical_data(request, context)
 
 
-def _as_snapshot_events(chunk: bytes) -> bytes:
+def _snapshot_chunks(record: MarketRecord, depth: int) -> list[bytes]:
+    """The current state of one symbol as event chunks: book, quote, trade,
+    candles, funding, last liquidation (and a BOOK_STALE status)."""
+    chunks: list[bytes] = []
+    if record.book.update_id:
+        chunks.append(codec.encode(record.book_snapshot(depth)))
+        if not record.book_live:
+            now = time.time_ns()
+            stale = "book stale; resync pending"
+            status = Status(record.exchange, record.symbol, StatusKind.BOOK_STALE, stale, now, now)
+            chunks.append(codec.encode(status))
+    if record.quote is not None:
+        chunks.append(record.quote[1])
+    if record.trade is not None:
+        chunks.append(record.trade[1])
+    chunks += [chunk for _, chunk in record.candle_state()]
+    if record.funding is not None:
+        chunks.append(record.funding[1])
+    if record.liquidation is not None:
+        chunks.append(record.liquidation[1])
+    return chunks
+
+
+def _as_snapshot_event(chunk: bytes) -> bytes:
     """A StreamResponse `events` chunk (field 2) re-tagged as GetSnapshotResponse
     `events` (field 1): same length-delimited body, different tag byte."""
     return b"\x0a" + chunk[1:]
 
 
-def _identity(data: bytes) -> bytes:
-    return data
+def _parse(message_type: type[M], data: bytes) -> M:
+    try:
+        return message_type.FromString(data)
+    except DecodeError as exc:
+        raise RequestError(f"malformed {message_type.__name__}: {exc}") from None
 
 
-def _unary(method: Any, request_type: Any) -> grpc.RpcMethodHandler[Any, Any]:
-    return grpc.unary_unary_rpc_method_handler(
-        method,
-        request_deserializer=request_type.FromString,
-        response_serializer=lambda m: m.SerializeToString(),
-    )
+async def _unary(run: Callable[[], Awaitable[bytes]], context: Context) -> bytes:
+    try:
+        return await run()
+    except RequestError as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        raise  # abort raises; this keeps type checkers sure we never fall through

@@ -1,18 +1,30 @@
-"""Fan-out: each encoded event goes to every subscriber that asked for it.
+"""Fan-out: each encoded event goes to every subscriber of its topic.
 
-The bus never blocks and never waits for a client. Each subscriber owns a
-bounded queue and a per-kind overflow policy:
+A topic is (kind, exchange, symbol, channel); the channel tells apart the
+candle intervals and the book views (depth, mode) of one symbol. The bus
+never blocks and never waits for a client: `publish` offers the shared,
+already-encoded bytes (see `raven.codec`) to each subscriber's queue.
 
-- ``conflate``: a queued, unsent event of the same (kind, symbol) is
-  replaced in place by the newer one once the queue is full; the queue
-  then holds at most one such event per key, so it stays bounded.
-- ``drop_oldest``: the oldest queued event is dropped; the subscriber's
-  next frame starts with a Gap marker that says how many were dropped.
-- ``disconnect``: the subscriber is failed with a reason; its sender closes
-  the stream with RESOURCE_EXHAUSTED.
+Each `Subscriber` owns one bounded queue (`capacity` events) and an overflow
+policy per kind, chosen at subscribe time:
 
-Chunks are the shared, already-encoded bytes of each event (see
-`raven.codec`); a subscriber only stores references to them.
+- ``conflate``: once the queue is full, a newer event of a topic replaces
+  every queued event of that topic, and goes to the end of the queue (its
+  place in time). For book deltas that would corrupt the client's book, so
+  the replacement is a fresh top-N snapshot of the view (`resnapshot`),
+  made when it is sent or when a newer delta is queued behind it, so the
+  deltas after it chain from it.
+- ``drop_oldest``: the oldest queued droppable event goes (after first
+  conflating the conflatable topics); the next frame starts with a Gap
+  marker that says how many were dropped.
+- ``disconnect``: the subscriber fails with a reason; its stream closes
+  with RESOURCE_EXHAUSTED.
+
+Below capacity nothing is conflated or dropped: a client that keeps up gets
+every event. Some items are never dropped or conflated: control frames (an
+ack, ordered with the events around it), and `keep` events (a closed candle,
+a book status); conflatable topics may exceed the capacity by one newest
+event per topic, so the queue stays bounded by capacity + topics.
 """
 
 from __future__ import annotations
@@ -20,15 +32,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import Callable
 
 import msgspec
 
+from raven.core.latency import Histogram
 from raven.types import Kind
 
-Topic = tuple[Kind, str, str]  # (kind, exchange, symbol)
-K = TypeVar("K")
+Topic = tuple[Kind, str, str, str]  # (kind, exchange, symbol, channel)
+Resnapshot = Callable[[], bytes]  # the current top-N snapshot chunk of a book view
 
 
 class Policy(enum.IntEnum):
@@ -51,176 +63,308 @@ DEFAULT_POLICY = {
 
 
 class _Slot:
-    """A queued conflatable event; the bus overwrites `chunk` while it waits."""
+    """A queued conflatable event. `prev` links the older queued events of
+    the same topic (the live ones are always a contiguous newest run)."""
 
-    __slots__ = ("chunk", "topic")
+    __slots__ = ("chunk", "live", "prev", "resnapshot", "topic")
 
-    def __init__(self, topic: Topic, chunk: bytes) -> None:
+    def __init__(
+        self, topic: Topic, chunk: bytes | None, prev: _Slot | None, resnapshot: Resnapshot | None
+    ) -> None:
         self.topic = topic
-        self.chunk = chunk
+        self.chunk = chunk  # None: a snapshot is due, made by `resnapshot` when needed
+        self.prev = prev
+        self.resnapshot = resnapshot
+        self.live = True
+
+
+class _Control:
+    """A non-event frame (e.g. a subscription ack), kept in order with the events."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: bytes) -> None:
+        self.frame = frame
+
+
+_Item = bytes | _Slot | _Control
+COMPACT_AFTER = 64  # dead slots tolerated before the queue is compacted
 
 
 class SubscriberStats(msgspec.Struct):
-    queued: int = 0
-    sent: int = 0
-    conflated: int = 0
-    dropped: int = 0
+    """Counters of one subscriber, read by the metrics layer."""
+
+    queued: int = 0  # events accepted into the queue
+    sent: int = 0  # events handed to the stream writer
+    conflated: int = 0  # events replaced by a newer one (CONFLATE)
+    dropped: int = 0  # events dropped (DROP_OLDEST), reported to the client as Gap markers
+    disconnected: int = 0  # 1 once the DISCONNECT policy fired
 
 
 class Subscriber:
     """One client stream's queue. The bus offers; the stream's sender drains."""
 
-    def __init__(self, name: str, capacity: int) -> None:
+    def __init__(self, name: str, capacity: int, latency: Histogram | None = None) -> None:
         self.name = name
         self.capacity = capacity
         self.policies: dict[Kind, Policy] = dict(DEFAULT_POLICY)
-        self.queue: collections.deque[bytes | _Slot] = collections.deque()
-        self.slots: dict[Topic, _Slot] = {}  # newest queued slot per conflated topic
+        self.queue: collections.deque[_Item] = collections.deque()
+        self.times: collections.deque[int] = collections.deque()  # publish time per item
+        self.live = 0  # events in the queue that will be sent
+        self.newest: dict[Topic, _Slot] = {}  # newest queued slot per conflatable topic
+        self.redundant = 0  # live slots that are not the newest of their topic
+        self.dead = 0  # replaced slots still in the deque (skipped when drained)
+        self.topics: set[Topic] = set()  # what the bus routes here
         self.wakeup = asyncio.Event()
         self.next_sequence = 1
         self.pending_gap = 0  # dropped since the last frame
         self.failure = ""  # set when a DISCONNECT policy fired
+        self.on_failure: Callable[[], None] | None = None
+        self.latency = latency  # published -> sent, observed once per frame (its oldest event)
         self.stats = SubscriberStats()
 
-    def offer(self, topic: Topic, chunk: bytes) -> None:
-        queue = self.queue
-        if len(queue) < self.capacity:
-            if self.policies[topic[0]] is Policy.CONFLATE:
-                slot = _Slot(topic, chunk)
-                self.slots[topic] = slot
-                queue.append(slot)
-            else:
-                queue.append(chunk)
-            self.stats.queued += 1
-            self.wakeup.set()
-            return
-        self._overflow(topic, chunk)
+    @property
+    def depth(self) -> int:
+        """Events queued now (the queue-depth gauge)."""
+        return self.live
 
-    def push_now(self, chunks: Iterable[bytes]) -> None:
-        """Queue chunks regardless of capacity (a new subscription's initial state)."""
-        for c in chunks:
-            self.queue.append(c)
-            self.stats.queued += 1
+    # --- producer side (the bus) --------------------------------------------
+
+    def offer(
+        self, topic: Topic, chunk: bytes, now_ns: int, keep: bool, resnapshot: Resnapshot | None
+    ) -> None:
+        if self.failure:
+            return
+        policy = self.policies[topic[0]]
+        conflate = policy is Policy.CONFLATE and not keep
+        if self.live < self.capacity:
+            self._append(topic, chunk, now_ns, conflate, resnapshot)
+        elif conflate:
+            self._conflate(topic, chunk, now_ns, resnapshot)
+        elif policy is Policy.DISCONNECT:
+            self.fail(f"queue full ({self.capacity} events): the client reads too slowly")
+        else:
+            self._make_room()
+            self._append(topic, chunk, now_ns, False, None)
+
+    def push_state(
+        self, topic: Topic, chunk: bytes, now_ns: int, resnapshot: Resnapshot | None = None
+    ) -> None:
+        """Queue a new subscription's initial state, whatever the capacity."""
+        conflate = self.policies[topic[0]] is Policy.CONFLATE or resnapshot is not None
+        self._append(topic, chunk, now_ns, conflate, resnapshot)
+
+    def push_control(self, frame: bytes, now_ns: int) -> None:
+        """Queue a non-event frame behind the events queued so far."""
+        self.queue.append(_Control(frame))
+        self.times.append(now_ns)
         self.wakeup.set()
 
-    def _overflow(self, topic: Topic, chunk: bytes) -> None:
-        policy = self.policies[topic[0]]
-        if policy is Policy.CONFLATE:
-            slot = self.slots.get(topic)
-            if slot is not None:
-                slot.chunk = chunk
-                self.stats.conflated += 1
-                return
-            # No older event of this topic queued: one slot per topic keeps the bound.
-            slot = _Slot(topic, chunk)
-            self.slots[topic] = slot
-            self.queue.append(slot)
-            self.stats.queued += 1
+    def fail(self, reason: str) -> None:
+        if self.failure:
             return
-        if policy is Policy.DISCONNECT:
-            if not self.failure:
-                self.failure = f"queue full ({self.capacity} events): client too slow"
-            self.wakeup.set()
-            return
-        dropped = self.queue.popleft()
-        if type(dropped) is _Slot and self.slots.get(dropped.topic) is dropped:
-            del self.slots[dropped.topic]
-        self.pending_gap += 1
-        self.stats.dropped += 1
-        self.queue.append(chunk)
-        self.stats.queued += 1
+        self.failure = reason
+        self.stats.disconnected = 1
+        self.wakeup.set()
+        if self.on_failure is not None:
+            self.on_failure()
 
-    def drain(self, limit: int) -> list[bytes]:
-        """Up to `limit` queued chunks, oldest first."""
-        queue = self.queue
-        slots = self.slots
+    def _append(
+        self,
+        topic: Topic,
+        chunk: bytes,
+        now_ns: int,
+        conflate: bool,
+        resnapshot: Resnapshot | None,
+    ) -> None:
+        if conflate:
+            prev = self.newest.get(topic)
+            if prev is not None:
+                if prev.chunk is None and prev.resnapshot is not None:
+                    prev.chunk = prev.resnapshot()  # the view as of before this event
+                self.redundant += 1
+            slot = self.newest[topic] = _Slot(topic, chunk, prev, resnapshot)
+            item: _Item = slot
+        else:
+            item = chunk
+        self.queue.append(item)
+        self.times.append(now_ns)
+        self.live += 1
+        self.stats.queued += 1
+        self.wakeup.set()
+
+    def _conflate(
+        self, topic: Topic, chunk: bytes, now_ns: int, resnapshot: Resnapshot | None
+    ) -> None:
+        """Replace every queued event of `topic` by this one, at the queue's end
+        (so it keeps its place in time relative to other topics)."""
+        slot = self.newest.pop(topic, None)
+        pending = False
+        if slot is not None:
+            self.stats.conflated += self._collapse(slot) + 1
+            self._kill(slot)
+            self.live -= 1
+            pending = resnapshot is not None  # a book delta: send the view's snapshot
+        # One newest event per topic may exceed the capacity: bounded by topics.
+        self._append(topic, chunk, now_ns, True, resnapshot)
+        if pending:
+            self.newest[topic].chunk = None  # made by `resnapshot` when needed
+        if self.dead > COMPACT_AFTER and self.dead > self.live:
+            self._compact()
+
+    def _kill(self, slot: _Slot) -> None:
+        slot.live = False
+        slot.chunk = slot.prev = None
+        self.dead += 1
+
+    def _collapse(self, slot: _Slot) -> int:
+        """Drop the older queued events of `slot`'s topic; returns how many."""
+        killed = 0
+        older = slot.prev
+        while older is not None and older.live:
+            before = older.prev
+            self._kill(older)
+            killed += 1
+            older = before
+        slot.prev = None
+        self.live -= killed
+        self.redundant -= killed
+        return killed
+
+    def _compact(self) -> None:
+        """Forget dead slots (replaced events) so memory follows the live count."""
+        pairs = [
+            (item, t)
+            for item, t in zip(self.queue, self.times, strict=True)
+            if type(item) is not _Slot or item.live
+        ]
+        self.queue = collections.deque(item for item, _ in pairs)
+        self.times = collections.deque(t for _, t in pairs)
+        self.dead = 0
+
+    def _make_room(self) -> None:
+        if self.redundant:
+            for slot in list(self.newest.values()):
+                self.stats.conflated += self._collapse(slot)
+            if self.dead > COMPACT_AFTER and self.dead > self.live:
+                self._compact()
+            if self.live < self.capacity:
+                return
+        queue, times = self.queue, self.times
+        while queue and type(queue[0]) is _Slot and not queue[0].live:
+            queue.popleft()
+            times.popleft()
+            self.dead -= 1
+        # The oldest droppable event: only newest-per-topic slots and control
+        # frames can stand before it, so this scan is short.
+        for i, item in enumerate(queue):
+            if type(item) is bytes:
+                del queue[i]
+                del times[i]
+                self.live -= 1
+                self.pending_gap += 1
+                self.stats.dropped += 1
+                return
+        # Nothing droppable: the queue holds one newest event per topic.
+
+    # --- consumer side (the stream's sender) --------------------------------
+
+    def drain(self, limit: int, now_ns: int) -> tuple[bytes | None, list[bytes]]:
+        """The next control frame, or up to `limit` event chunks, oldest first."""
+        queue, times = self.queue, self.times
         out: list[bytes] = []
-        append = out.append
+        first_ns = 0
         while queue and len(out) < limit:
-            item = queue.popleft()
-            if type(item) is _Slot:
-                if slots.get(item.topic) is item:
-                    del slots[item.topic]
-                append(item.chunk)
+            item = queue[0]
+            kind = type(item)
+            if kind is _Control:
+                if out:
+                    break
+                queue.popleft()
+                times.popleft()
+                return item.frame, out  # type: ignore[union-attr]
+            queue.popleft()
+            published = times.popleft()
+            if kind is _Slot:
+                slot: _Slot = item  # type: ignore[assignment]
+                if not slot.live:
+                    self.dead -= 1
+                    continue
+                out.append(self._take(slot))
             else:
-                append(item)  # type: ignore[arg-type]
+                out.append(item)  # type: ignore[arg-type]
+            if not first_ns:
+                first_ns = published
         if not queue:
             self.wakeup.clear()
+        self.live -= len(out)
         self.stats.sent += len(out)
-        return out
+        if first_ns and self.latency is not None:
+            self.latency.observe_ns(now_ns - first_ns)
+        return None, out
+
+    def _take(self, slot: _Slot) -> bytes:
+        slot.live = False
+        topic = slot.topic
+        if self.newest.get(topic) is slot:
+            del self.newest[topic]
+        else:
+            self.redundant -= 1
+        chunk = slot.chunk
+        if chunk is None:
+            chunk = slot.resnapshot() if slot.resnapshot is not None else b""
+        slot.chunk = slot.prev = slot.resnapshot = None
+        return chunk
 
 
 class Bus:
-    """Topic index from (kind, exchange, symbol) and (kind, exchange, "*") to subscribers."""
+    """Topic -> subscribers. Publishing is a dict lookup and one offer per subscriber."""
 
     def __init__(self) -> None:
-        self._exact: dict[Topic, list[Subscriber]] = {}
-        self._wild: dict[tuple[Kind, str], list[Subscriber]] = {}
-        self.published = 0
+        self._subs: dict[Topic, list[Subscriber]] = {}
+        self.published = 0  # events published (whether or not anyone subscribed)
+        self.published_by_kind = [0] * (max(Kind) + 1)  # indexed by Kind
 
-    def subscribe(self, sub: Subscriber, kind: Kind, exchange: str, symbol: str) -> bool:
-        """Route (kind, exchange, symbol) to `sub`; symbol "*" means every symbol.
-        False when it already was."""
-        if symbol == "*":
-            self._remove_exact(sub, kind, exchange)
-            return _add(self._wild.setdefault((kind, exchange), []), sub)
-        if sub in self._wild.get((kind, exchange), ()):
+    def subscribe(self, sub: Subscriber, topic: Topic) -> bool:
+        """Route `topic` to `sub`; False when it already was."""
+        if topic in sub.topics:
             return False
-        return _add(self._exact.setdefault((kind, exchange, symbol), []), sub)
+        sub.topics.add(topic)
+        self._subs.setdefault(topic, []).append(sub)
+        return True
 
-    def unsubscribe(self, sub: Subscriber, kind: Kind, exchange: str, symbol: str) -> bool:
-        if symbol == "*":
-            self._remove_exact(sub, kind, exchange)
-            return _discard(self._wild, (kind, exchange), sub)
-        return _discard(self._exact, (kind, exchange, symbol), sub)
+    def unsubscribe(self, sub: Subscriber, topic: Topic) -> bool:
+        if topic not in sub.topics:
+            return False
+        sub.topics.discard(topic)
+        subs = self._subs[topic]
+        subs.remove(sub)
+        if not subs:
+            del self._subs[topic]
+        return True
 
     def remove(self, sub: Subscriber) -> None:
-        for key in [k for k, subs in self._exact.items() if sub in subs]:
-            _discard(self._exact, key, sub)
-        for wkey in [k for k, subs in self._wild.items() if sub in subs]:
-            _discard(self._wild, wkey, sub)
+        for topic in list(sub.topics):
+            self.unsubscribe(sub, topic)
 
-    def subscribed(self, sub: Subscriber, kind: Kind, exchange: str, symbol: str) -> bool:
-        return sub in self._wild.get((kind, exchange), ()) or sub in self._exact.get(
-            (kind, exchange, symbol), ()
-        )
+    def has_subscribers(self, topic: Topic) -> bool:
+        return topic in self._subs
 
-    def publish(self, topic: Topic, chunk: bytes) -> None:
+    def publish(
+        self,
+        topic: Topic,
+        chunk: bytes,
+        now_ns: int,
+        keep: bool = False,
+        resnapshot: Resnapshot | None = None,
+    ) -> None:
         self.published += 1
-        exact = self._exact.get(topic)
-        if exact:
-            for sub in exact:
-                sub.offer(topic, chunk)
-        wild = self._wild.get((topic[0], topic[1]))
-        if wild:
-            for sub in wild:
-                sub.offer(topic, chunk)
-
-    def _remove_exact(self, sub: Subscriber, kind: Kind, exchange: str) -> None:
-        for key in [k for k in self._exact if k[0] == kind and k[1] == exchange]:
-            _discard(self._exact, key, sub)
+        self.published_by_kind[topic[0]] += 1
+        subs = self._subs.get(topic)
+        if subs:
+            for sub in subs:
+                sub.offer(topic, chunk, now_ns, keep, resnapshot)
 
     @property
     def subscriber_count(self) -> int:
-        subs: set[int] = set()
-        for table in (self._exact, self._wild):
-            for lst in table.values():
-                subs.update(id(s) for s in lst)
-        return len(subs)
-
-
-def _add(lst: list[Subscriber], sub: Subscriber) -> bool:
-    if sub in lst:
-        return False
-    lst.append(sub)
-    return True
-
-
-def _discard(table: dict[K, list[Subscriber]], key: K, sub: Subscriber) -> bool:
-    lst = table.get(key)
-    if not lst or sub not in lst:
-        return False
-    lst.remove(sub)
-    if not lst:
-        del table[key]
-    return True
+        return len({id(s) for subs in self._subs.values() for s in subs})

@@ -1,26 +1,201 @@
-"""The ingest path: a connector's event in, state updated, subscribers fed.
+"""The ingest path: a connector's event in; validated, stored in state, fanned out.
 
-`Pipeline.ingest` is the sink every connector calls, on the event loop,
-once per normalized event. It is a chain of plain function calls: encode
-once, update the latest state, publish to the bus.
+`Pipeline.ingest` is the sink every connector calls, on the event loop, once
+per normalized event. It is a chain of plain function calls, no awaits:
+
+    citadel (reject or sanitize) -> state (latest per kind, book, candles)
+    -> encode once -> bus (every subscriber's queue) -> recorder (storage)
+
+Every accepted event goes to the optional `recorder` after validation, as do
+the closed candles built from trades; rejected ones go nowhere. Book events
+are handled by `BookKeeper` (canonical book, views, resyncs). Latencies are
+observed per event into plain histograms (`latency_exchange_to_receive`,
+`latency_receive_to_publish`) that the metrics layer reads.
 """
 
 from __future__ import annotations
 
+import collections
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgspec
+
 from raven import codec
+from raven.core.books import BookKeeper
 from raven.core.bus import Bus
-from raven.core.state import MarketState
-from raven.model import Event
+from raven.core.citadel import Citadel
+from raven.core.decimals import multiply
+from raven.core.latency import Histogram
+from raven.core.state import MarketRecord, MarketState, candle_channel
+from raven.core.views import BookViews
+from raven.model import (
+    BookDelta,
+    BookSnapshot,
+    Candle,
+    Event,
+    Funding,
+    Liquidation,
+    Quote,
+    Status,
+    Trade,
+)
+from raven.types import Kind, StatusKind
+
+
+class Recorder(Protocol):
+    """Storage's side of the pipeline: takes accepted events without blocking."""
+
+    def record(self, event: Event) -> None: ...
+
+
+class MemoryRecorder:
+    """The fake beside `Recorder`: keeps the newest `limit` recorded events."""
+
+    def __init__(self, limit: int = 1_000_000) -> None:
+        self.events: collections.deque[Event] = collections.deque(maxlen=limit)
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
+
+
+class PipelineStats(msgspec.Struct):
+    ingested: int = 0  # events from connectors
+    accepted: int = 0  # passed validation (and, for book deltas, applied)
+    rejected: int = 0  # rejected by the citadel (per rule and symbol: Citadel.rejected)
+    candles_closed: int = 0  # bars closed from trades
 
 
 class Pipeline:
-    def __init__(self, state: MarketState, bus: Bus) -> None:
+    def __init__(
+        self,
+        state: MarketState,
+        bus: Bus,
+        citadel: Citadel | None = None,
+        views: BookViews | None = None,
+    ) -> None:
         self.state = state
         self.bus = bus
-        self.ingested = 0
+        self.citadel = citadel
+        self.views = views if views is not None else BookViews(bus)
+        self.books = BookKeeper(bus, self.views, citadel)
+        self.recorder: Recorder | None = None
+        self.stats = PipelineStats()
+        self.latency_exchange_to_receive = Histogram()
+        self.latency_receive_to_publish = Histogram()
+        self._handlers: dict[type[Any], Callable[[Any, MarketRecord, int], None]] = {
+            Trade: self._trade,
+            Quote: self._quote,
+            BookSnapshot: self._snapshot,
+            BookDelta: self._delta,
+            Candle: self._kline,
+            Funding: self._funding,
+            Liquidation: self._liquidation,
+            Status: self._status,
+        }
+
+    @property
+    def ingested(self) -> int:
+        return self.stats.ingested
 
     def ingest(self, event: Event) -> None:
-        self.ingested += 1
-        chunk = codec.encode(event)
-        self.state.apply(event, chunk)
-        self.bus.publish((event.kind, event.exchange, event.symbol), chunk)
+        stats = self.stats
+        stats.ingested += 1
+        kind = type(event)
+        if kind is Status and not event.symbol:
+            self._feed_status(event)  # type: ignore[arg-type]
+            return
+        rec = self.state.record(event.exchange, event.symbol)
+        if kind is not Status:
+            self.latency_exchange_to_receive.observe_ns(event.receive_time - event.exchange_time)
+            if kind is BookDelta and not rec.book_live:
+                self.books.stats.stale_drops += 1  # the resync's snapshot will cover it
+                return
+            citadel = self.citadel
+            if citadel is not None and citadel.enabled:
+                checked = citadel.check(event)
+                if checked is None:
+                    stats.rejected += 1
+                    if kind is BookDelta or kind is BookSnapshot:
+                        self.books.go_stale(rec, "a book update failed validation", time.time_ns())
+                    return
+                event = checked
+        now = time.time_ns()
+        self._handlers[kind](event, rec, now)
+        stats.accepted += 1
+        if kind is not Status:
+            rec.last_receive_ns = event.receive_time
+        self.latency_receive_to_publish.observe_ns(time.time_ns() - event.receive_time)
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.record(event)
+
+    # --- per kind -------------------------------------------------------------
+
+    def _trade(self, e: Trade, rec: MarketRecord, now: int) -> None:
+        chunk = codec.encode(e)
+        rec.trade = (e, chunk)
+        self.bus.publish(rec.topics[Kind.TRADE], chunk, now)
+        self._candles(e, rec, now)
+
+    def _candles(self, e: Trade, rec: MarketRecord, now: int) -> None:
+        candles = rec.candles
+        if not candles.builders:
+            return
+        price, qty = candles.number(e.price), candles.number(e.quantity)
+        notional = multiply(price, qty)  # shared by every interval
+        price_f = float(e.price)
+        bus = self.bus
+        for builder, topic in zip(candles.builders, rec.candle_topics, strict=True):
+            closed = builder.add(e, price_f, qty, notional)
+            if closed is not None:
+                self.stats.candles_closed += 1
+                bus.publish(topic, codec.encode(closed), now, True)
+                if self.recorder is not None:
+                    self.recorder.record(closed)
+            if bus.has_subscribers(topic):
+                current = rec.candle_chunk(builder)
+                if current is not None:
+                    bus.publish(topic, current[1], now)
+
+    def _quote(self, e: Quote, rec: MarketRecord, now: int) -> None:
+        chunk = codec.encode(e)
+        rec.quote = (e, chunk)
+        self.bus.publish(rec.topics[Kind.QUOTE], chunk, now)
+
+    def _funding(self, e: Funding, rec: MarketRecord, now: int) -> None:
+        chunk = codec.encode(e)
+        rec.funding = (e, chunk)
+        self.bus.publish(rec.topics[Kind.FUNDING], chunk, now)
+
+    def _liquidation(self, e: Liquidation, rec: MarketRecord, now: int) -> None:
+        chunk = codec.encode(e)
+        rec.liquidation = (e, chunk)
+        self.bus.publish(rec.topics[Kind.LIQUIDATION], chunk, now)
+
+    def _kline(self, e: Candle, rec: MarketRecord, now: int) -> None:
+        chunk = codec.encode(e)
+        rec.klines[e.interval] = (e, chunk)
+        topic = (Kind.CANDLE, rec.exchange, rec.symbol, candle_channel(e.interval, e.from_trades))
+        self.bus.publish(topic, chunk, now, e.closed)
+
+    def _snapshot(self, e: BookSnapshot, rec: MarketRecord, now: int) -> None:
+        self.books.snapshot(rec, e, now)  # stored even if not loaded (partial over full)
+
+    def _delta(self, e: BookDelta, rec: MarketRecord, now: int) -> None:
+        self.books.delta(rec, e, now)
+
+    def _feed_status(self, e: Status) -> None:
+        """A status of a whole feed (no symbol): to every STATUS subscriber of it."""
+        self.stats.accepted += 1
+        topic = (Kind.STATUS, e.exchange, "", "")
+        self.bus.publish(topic, codec.encode(e), time.time_ns(), True)
+        if self.recorder is not None:
+            self.recorder.record(e)
+
+    def _status(self, e: Status, rec: MarketRecord, now: int) -> None:
+        if e.status in (StatusKind.BOOK_STALE, StatusKind.BOOK_LIVE) and e.symbol:
+            self.books.status(rec, e)
+        else:
+            self.bus.publish(rec.topics[Kind.STATUS], codec.encode(e), now, True)

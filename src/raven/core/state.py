@@ -1,68 +1,132 @@
 """The latest state of every market, kept in memory on the event loop.
 
-One `MarketRecord` per (exchange, symbol) holds the newest event of each
-kind together with its encoded chunk, so a new subscriber gets the current
-state without re-encoding. Only the event loop writes and reads it, so it
-needs no locks.
+One `MarketRecord` per (exchange, symbol) holds the newest accepted event of
+each kind with its encoded chunk (so a new subscriber gets the current state
+without re-encoding), the canonical L2 order book and whether it is live,
+the candles being built from trades, and the open exchange klines. Only the
+event loop writes and reads it, so it needs no locks; nothing here awaits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from raven.model import Candle, Event, Funding, Quote, Trade
+from raven import codec
+from raven.core.book import OrderBook
+from raven.core.bus import Topic
+from raven.core.candles import CandleBuilder, CandleSet
+from raven.model import BookSnapshot, Candle, Funding, Liquidation, Quote, Trade
 from raven.types import Kind
 
 
-class MarketRecord:
-    __slots__ = ("candles", "exchange", "funding", "quote", "symbol", "trade")
+def topic(kind: Kind, exchange: str, symbol: str, channel: str = "") -> Topic:
+    return (kind, exchange, symbol, channel)
 
-    def __init__(self, exchange: str, symbol: str) -> None:
+
+def candle_channel(interval: str, from_trades: bool) -> str:
+    """Raven's own candles use the interval; the exchange's klines "<interval>@exchange"."""
+    return interval if from_trades else f"{interval}@exchange"
+
+
+class MarketRecord:
+    __slots__ = (
+        "_candle_chunks",
+        "book",
+        "book_crossed",
+        "book_full",
+        "book_live",
+        "candle_topics",
+        "candles",
+        "exchange",
+        "funding",
+        "klines",
+        "last_receive_ns",
+        "liquidation",
+        "quote",
+        "symbol",
+        "topics",
+        "trade",
+    )
+
+    def __init__(self, exchange: str, symbol: str, intervals: tuple[str, ...] = ()) -> None:
         self.exchange = exchange
         self.symbol = symbol
         self.trade: tuple[Trade, bytes] | None = None
         self.quote: tuple[Quote, bytes] | None = None
         self.funding: tuple[Funding, bytes] | None = None
-        self.candles: dict[str, tuple[Candle, bytes]] = {}  # open candle per interval
+        self.liquidation: tuple[Liquidation, bytes] | None = None
+        self.klines: dict[str, tuple[Candle, bytes]] = {}  # the exchange's, per interval
+        self.candles = CandleSet(exchange, symbol, intervals)  # Raven's, from trades
+        self.book = OrderBook(symbol)
+        self.book_live = False  # loaded from a snapshot and in sequence since
+        self.book_full = False  # loaded from a full (depth 0) snapshot
+        self.book_crossed = 0  # consecutive updates with a crossed or locked book
+        self.last_receive_ns = 0  # receive time of the newest accepted event
+        # Topics of the plain kinds, built once: publishing needs no tuple per event.
+        self.topics = {k: topic(k, exchange, symbol) for k in Kind}
+        self.candle_topics = [
+            topic(Kind.CANDLE, exchange, symbol, candle_channel(b.interval, True))
+            for b in self.candles.builders
+        ]
+        self._candle_chunks: dict[str, tuple[Candle, bytes]] = {}
 
-    def chunks(self, kind: Kind) -> list[bytes]:
-        """Encoded current state of one kind, for a new subscriber."""
-        if kind is Kind.QUOTE:
-            return [self.quote[1]] if self.quote else []
-        if kind is Kind.TRADE:
-            return [self.trade[1]] if self.trade else []
-        if kind is Kind.FUNDING:
-            return [self.funding[1]] if self.funding else []
-        if kind is Kind.CANDLE:
-            return [c for _, c in self.candles.values()]
-        return []
+    def candle_chunk(self, builder: CandleBuilder) -> tuple[Candle, bytes] | None:
+        """The open bar of `builder`, encoded once per change."""
+        candle = builder.current()
+        if candle is None:
+            return None
+        cached = self._candle_chunks.get(builder.interval)
+        if cached is None or cached[0] is not candle:
+            cached = self._candle_chunks[builder.interval] = (candle, codec.encode(candle))
+        return cached
+
+    def candle_state(self, intervals: tuple[str, ...] | None = None) -> list[tuple[str, bytes]]:
+        """(channel, chunk) of the current candle of each interval (built and exchange)."""
+        out = []
+        for builder in self.candles.builders:
+            if intervals is None or builder.interval in intervals:
+                current = self.candle_chunk(builder)
+                if current is not None:
+                    out.append((candle_channel(builder.interval, True), current[1]))
+        for interval, (_, chunk) in self.klines.items():
+            if intervals is None or interval in intervals:
+                out.append((candle_channel(interval, False), chunk))
+        return out
+
+    def book_snapshot(self, depth: int) -> BookSnapshot:
+        """The top `depth` levels of the canonical book (all when 0)."""
+        bids, asks = self.book.top(depth)
+        book = self.book
+        return BookSnapshot(
+            self.exchange,
+            self.symbol,
+            bids,
+            asks,
+            book.update_id,
+            book.exchange_time,
+            self.last_receive_ns,
+            depth,
+        )
 
 
 class MarketState:
-    def __init__(self) -> None:
-        self._records: dict[tuple[str, str], MarketRecord] = {}
+    def __init__(self, candle_intervals: tuple[str, ...] = ()) -> None:
+        self.candle_intervals = candle_intervals
+        self._records: dict[str, dict[str, MarketRecord]] = {}
 
     def record(self, exchange: str, symbol: str) -> MarketRecord:
-        key = (exchange, symbol)
-        rec = self._records.get(key)
+        by_symbol = self._records.get(exchange)
+        if by_symbol is None:
+            by_symbol = self._records[exchange] = {}
+        rec = by_symbol.get(symbol)
         if rec is None:
-            rec = self._records[key] = MarketRecord(exchange, symbol)
+            rec = by_symbol[symbol] = MarketRecord(exchange, symbol, self.candle_intervals)
         return rec
 
     def get(self, exchange: str, symbol: str) -> MarketRecord | None:
-        return self._records.get((exchange, symbol))
+        by_symbol = self._records.get(exchange)
+        return None if by_symbol is None else by_symbol.get(symbol)
 
     def __iter__(self) -> Iterator[MarketRecord]:
-        return iter(self._records.values())
-
-    def apply(self, event: Event, chunk: bytes) -> None:
-        """Remember `event` as the newest of its kind for its symbol."""
-        rec = self.record(event.exchange, event.symbol)
-        if type(event) is Trade:
-            rec.trade = (event, chunk)
-        elif type(event) is Quote:
-            rec.quote = (event, chunk)
-        elif type(event) is Funding:
-            rec.funding = (event, chunk)
-        elif type(event) is Candle:
-            rec.candles[event.interval] = (event, chunk)
+        for by_symbol in self._records.values():
+            yield from by_symbol.values()

@@ -103,8 +103,8 @@ def state_source(state: MarketState) -> MetricSource:
             for kind, entry in held:
                 if entry is not None:
                     scrape.gauge(name, entry[0].receive_time / 1e9, rec.exchange, rec.symbol, kind)
-            if rec.candles:
-                newest = max(c.receive_time for c, _ in rec.candles.values())
+            if rec.klines:
+                newest = max(c.receive_time for c, _ in rec.klines.values())
                 scrape.gauge(name, newest / 1e9, rec.exchange, rec.symbol, "candle")
 
     return source

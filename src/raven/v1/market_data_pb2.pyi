@@ -77,11 +77,14 @@ class _OverflowPolicy:
 class _OverflowPolicyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_OverflowPolicy.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     OVERFLOW_POLICY_UNSPECIFIED: _OverflowPolicy.ValueType  # 0
-    """The default for the kind: CONFLATE for books and quotes, DROP_OLDEST
-    for everything else.
+    """The default for the kind: CONFLATE for books, quotes, candles and
+    funding; DROP_OLDEST for trades, liquidations and statuses.
     """
     OVERFLOW_POLICY_CONFLATE: _OverflowPolicy.ValueType  # 1
-    """Keep only the newest event per symbol and kind."""
+    """Once the queue is full, keep only the newest event per symbol and kind
+    (for book deltas: a fresh top-N snapshot, so the client's book stays
+    correct). Nothing is conflated while the client keeps up.
+    """
     OVERFLOW_POLICY_DROP_OLDEST: _OverflowPolicy.ValueType  # 2
     """Drop the oldest queued events; the client receives a Gap event."""
     OVERFLOW_POLICY_DISCONNECT: _OverflowPolicy.ValueType  # 3
@@ -91,11 +94,14 @@ class OverflowPolicy(_OverflowPolicy, metaclass=_OverflowPolicyEnumTypeWrapper):
     """What the server does when a subscriber's queue is full."""
 
 OVERFLOW_POLICY_UNSPECIFIED: OverflowPolicy.ValueType  # 0
-"""The default for the kind: CONFLATE for books and quotes, DROP_OLDEST
-for everything else.
+"""The default for the kind: CONFLATE for books, quotes, candles and
+funding; DROP_OLDEST for trades, liquidations and statuses.
 """
 OVERFLOW_POLICY_CONFLATE: OverflowPolicy.ValueType  # 1
-"""Keep only the newest event per symbol and kind."""
+"""Once the queue is full, keep only the newest event per symbol and kind
+(for book deltas: a fresh top-N snapshot, so the client's book stays
+correct). Nothing is conflated while the client keeps up.
+"""
 OVERFLOW_POLICY_DROP_OLDEST: OverflowPolicy.ValueType  # 2
 """Drop the oldest queued events; the client receives a Gap event."""
 OVERFLOW_POLICY_DISCONNECT: OverflowPolicy.ValueType  # 3
