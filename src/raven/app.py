@@ -16,7 +16,8 @@ from raven.api.service import MarketDataService
 from raven.api.streams import StreamRegistry
 from raven.config import RavenConfig
 from raven.connectors.base import Connector
-from raven.connectors.binance.connection import EXCHANGE, BinanceFuturesConnector
+from raven.connectors.binance.connection import EXCHANGE
+from raven.connectors.binance.connector import BinanceFuturesConnector
 from raven.core.bus import Bus
 from raven.core.pipeline import Pipeline
 from raven.core.state import MarketState
