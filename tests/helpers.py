@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-
 def _shared_fixtures() -> Path:
     """`shared/fixtures` beside the checkout, or beside a folder above it (worktrees)."""
     here = Path(__file__).resolve()

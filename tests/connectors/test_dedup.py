@@ -25,11 +25,12 @@ def test_switch_when_the_old_connection_delivers_an_event_the_new_one_holds() ->
     dedup.watch = handover
     handover.hold("a", 3, "a3")
     handover.hold("a", 4, "a4")
-    assert not handover.ready, "the old one has not delivered a3 yet"
+    waiting = handover.ready
+    assert not waiting, "the old one has not delivered a3 yet"
     assert dedup.accept("a", 3)  # the old one delivers a3: caught up
     assert handover.ready
     assert list(handover.release()) == ["a4"]
-    assert dedup.watch is None
+    assert handover.dedup.watch is None, "the watch ended"
     assert not dedup.accept("a", 4), "a4 went out once, from the held events"
 
 

@@ -33,6 +33,8 @@ class DepthModel:
         self.updates: dict[str, list[Update]] = {s: [] for s in symbols}
         self.last_u: dict[str, int] = {}
         self.events: list[wire.DepthUpdate] = []
+        # symbol -> (id asked, next update index, bids, asks) of the last book_at
+        self._cursors: dict[str, tuple[int, int, dict[str, str], dict[str, str]]] = {}
         for symbol in symbols:  # an initial book, then one event to start the pu chain
             for tick in range(levels):
                 self._update(symbol, True, 10_000 - 1 - tick, str(self.rng.randint(1, 50)))
@@ -75,17 +77,23 @@ class DepthModel:
         return event
 
     def book_at(self, symbol: str, update_id: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
-        """(bids, asks), best first, as of `update_id`: every update up to it applied."""
-        bids: dict[str, str] = {}
-        asks: dict[str, str] = {}
-        for uid, bid, price, qty in self.updates[symbol]:
-            if uid > update_id:
-                break
+        """(bids, asks), best first, as of `update_id`: every update up to it applied.
+
+        Replays from a per-symbol cursor, so questions in rising id order are cheap."""
+        cursor = self._cursors.get(symbol)
+        if cursor is None or cursor[0] > update_id:
+            cursor = self._cursors[symbol] = (0, 0, {}, {})
+        _, index, bids, asks = cursor
+        updates = self.updates[symbol]
+        while index < len(updates) and updates[index][0] <= update_id:
+            _, bid, price, qty = updates[index]
             side = bids if bid else asks
             if qty == "0":
                 side.pop(price, None)
             else:
                 side[price] = qty
+            index += 1
+        self._cursors[symbol] = (update_id, index, bids, asks)
         return (
             tuple(sorted(bids.items(), key=lambda kv: -float(kv[0]))),
             tuple(sorted(asks.items(), key=lambda kv: float(kv[0]))),
@@ -94,7 +102,9 @@ class DepthModel:
     def last_update_id(self, symbol: str) -> int:
         return self.updates[symbol][-1][0]
 
-    def snapshot(self, symbol: str, update_id: int | None = None, limit: int = 0) -> wire.DepthSnapshot:
+    def snapshot(
+        self, symbol: str, update_id: int | None = None, limit: int = 0
+    ) -> wire.DepthSnapshot:
         """`GET /fapi/v1/depth` as of `update_id` (default: now), `limit` levels a side (0: all)."""
         lid = self.last_update_id(symbol) if update_id is None else update_id
         bids, asks = self.book_at(symbol, lid)

@@ -38,7 +38,9 @@ class Harness:
         ]
 
 
-def raw_delta(symbol: str, first: int, last: int, prev: int, bids: list[tuple[str, str]]) -> BookDelta:
+def raw_delta(
+    symbol: str, first: int, last: int, prev: int, bids: list[tuple[str, str]]
+) -> BookDelta:
     return BookDelta(EX, symbol, tuple(bids), (), first, last, prev, 1, 1)
 
 

@@ -9,6 +9,8 @@ wherever the ticker's update id falls between two depth events.
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from raven.connectors.binance import parse, wire
@@ -96,7 +98,7 @@ class Replay:
     def touch_at(self, symbol: str, update_id: int) -> Touch | None:
         """The book's best levels as of `update_id`, when no depth event spans it."""
         history = self.history[symbol]
-        for (_, u, touch), (next_first, _, _) in zip(history, history[1:], strict=False):
+        for (_, u, touch), (next_first, _, _) in itertools.pairwise(history):
             if u <= update_id < next_first:
                 return touch
         return None

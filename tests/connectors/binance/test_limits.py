@@ -32,7 +32,9 @@ class Venue:
         return 200, used
 
 
-def run(limiter: WeightLimiter, venue: Venue, weights: list[int], start: float, rtt: float = 0.05) -> tuple[list[float], float]:
+def run(
+    limiter: WeightLimiter, venue: Venue, weights: list[int], start: float, rtt: float = 0.05
+) -> tuple[list[float], float]:
     """Send each request when the limiter allows; returns the send times and the end."""
     now = start
     sent = []
@@ -91,13 +93,14 @@ def test_429_backs_off_for_retry_after_and_holds_every_call() -> None:
     limiter = WeightLimiter(2400, 240)
     now = T0 + 5.0
     assert limiter.acquire(20, now) == 0.0
-    limiter.on_response(429, 2500, 7.0, now + 0.1)
+    limiter.on_response(429, 900, 7.0, now + 0.1)
     assert limiter.stats.rate_limited == 1
     assert limiter.acquire(1, now + 0.1) == pytest.approx(7.0)
     assert limiter.acquire(20, now + 5.1) == pytest.approx(2.0)
-    # Retry-After passed, but the venue said this minute is spent: wait for the next one
-    assert now + 7.1 + limiter.acquire(20, now + 7.1) == pytest.approx(T0 + MINUTE + 1.0)
-    assert limiter.acquire(20, T0 + MINUTE + 1.0) == 0.0
+    assert limiter.acquire(20, now + 7.1) == 0.0
+    # a 429 whose header says the minute is spent: Retry-After and the minute both hold
+    limiter.on_response(429, 2500, 2.0, now + 8.0)
+    assert now + 10.0 + limiter.acquire(20, now + 10.0) == pytest.approx(T0 + MINUTE + 1.0)
     # without Retry-After: until the next minute (the venue said this one is spent)
     later = T0 + 200.0
     limiter.on_response(429, None, None, later)

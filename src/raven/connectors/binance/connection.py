@@ -235,7 +235,6 @@ class Connection:
             now = time.time_ns()
             silence = check_silence(self.decoder.last_seen, self.watched, since, now, timeout_ns)
             if silence.silent:
-                self.stats.silence_reconnects += 1
                 log.warning(
                     "%s: no data for %.1f s on %s; reconnecting", self.label,
                     self.config.silence_timeout_s, ", ".join(silence.silent[:10]),
@@ -340,6 +339,7 @@ class Connection:
         stats = self.stats
         stats.connected = False
         stats.disconnects += 1
+        stats.silence_reconnects += end is _End.SILENT
         stats.last_error = link.end_reason
         log.warning("%s: connection lost (%s: %s)", self.label, end.value, link.end_reason)
         self._status(StatusKind.FEED_DISCONNECTED, f"{end.value}: {link.end_reason}; reconnecting")

@@ -49,7 +49,6 @@ class DecodeStats(msgspec.Struct):
     frames: int = 0
     events: int = 0
     replies: int = 0
-    duplicates: int = 0  # events already delivered by another socket of the connection
     skipped: dict[str, int] = msgspec.field(default_factory=lambda: dict.fromkeys(REASONS, 0))
 
 
@@ -105,8 +104,7 @@ class FrameDecoder:
         if type(data) is list:
             return self._rows(name, route, data, received)
         if not self.dedup.accept(name, route.ident(data)):
-            self.stats.duplicates += 1
-            return ()
+            return ()  # counted in dedup.duplicates
         self.stats.events += 1
         return (route.parse(data, self.exchange, received),)
 
@@ -153,7 +151,6 @@ class FrameDecoder:
         self, name: str, route: _Route, data: list[wire.MarkPrice], received: int
     ) -> tuple[Event, ...]:
         if not self.dedup.accept(name, max((row.E for row in data), default=0)):
-            self.stats.duplicates += 1
             return ()
         exchange = self.exchange
         events = tuple(route.parse(row, exchange, received) for row in data if row.T)

@@ -13,7 +13,7 @@ wait, and `on_response` feeds back what the venue said:
   letting two bursts land in one venue minute.
 - The venue's own count (other users of the IP) for the current UTC minute
   is honoured too: when it says the minute is spent, wait for the next one.
-- 429: nothing goes out until `Retry-After` (else the next minute) passed.
+- 429: nothing goes out until `Retry-After` passed (without one: the next minute).
 - 418: the IP is banned; nothing goes out until the ban ends.
 
 `reserve` absorbs what the venue counts before its header reaches Raven
@@ -117,10 +117,11 @@ class WeightLimiter:
             stats.used = max(self._minute_venue, self._minute_own)
         if status == 429:
             stats.rate_limited += 1
-            until = now + retry_after if retry_after is not None else self._next_minute(now)
-            stats.backoff_until = max(stats.backoff_until, until)
-            self._minute_venue = stats.limit
-            stats.used = stats.limit
+            if retry_after is not None:
+                stats.backoff_until = max(stats.backoff_until, now + retry_after)
+            else:  # the venue's minute is spent: wait for the next one
+                self._minute_venue = stats.limit
+                stats.used = stats.limit
         elif status == 418:
             stats.bans += 1
             stats.banned_until = max(stats.banned_until, self._ban_end(retry_after, now, message))

@@ -53,6 +53,9 @@ class Link:
         self.end_reason = ""
         self.frames = 0  # data frames received
         self.unacked: dict[int, list[str]] = {}  # request id -> streams, until the reply
+        self.subscribe_times: list[
+            float
+        ] = []  # when each SUBSCRIBE went out (clock), one per batch
         self._next_id = 1
 
     async def subscribe(self, batches: list[list[str]]) -> int:
@@ -61,7 +64,9 @@ class Link:
             # A deadline, not a condition an event could signal:
             while (wait := self.pacer.delay(self.clock())) > 0:  # noqa: ASYNC110
                 await asyncio.sleep(wait)
-            self.pacer.record(self.clock())
+            now = self.clock()
+            self.pacer.record(now)
+            self.subscribe_times.append(now)
             request_id = self._next_id
             self._next_id += 1
             self.unacked[request_id] = batch
