@@ -34,8 +34,11 @@ class RavenApp:
         self.connectors: list[Connector] = []
         catalog: dict[str, frozenset[str]] = {}
         binance = config.exchanges.binance_futures
+        # The metrics, health and validation layers read its stats and instruments.
+        self.binance: BinanceFuturesConnector | None = None
         if binance.enabled:
-            self.connectors.append(BinanceFuturesConnector(binance, self.pipeline.ingest))
+            self.binance = BinanceFuturesConnector(binance, self.pipeline.ingest)
+            self.connectors.append(self.binance)
             catalog[EXCHANGE] = frozenset(s.upper() for s in binance.symbols)
         self.registry = StreamRegistry(self.bus, self.state, catalog)
         self.service = MarketDataService(config.server, self.registry)

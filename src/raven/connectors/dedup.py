@@ -29,31 +29,57 @@ T = TypeVar("T")
 NEVER = -1  # below every venue id
 
 
+class Cursor:
+    """The last id delivered on one stream (held by the decoder's per-stream route)."""
+
+    __slots__ = ("key", "last")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.last = NEVER
+
+
 class Deduplicator:
     """The last id delivered per stream; drops anything not above it."""
 
-    __slots__ = ("duplicates", "last", "watch")
+    __slots__ = ("_cursors", "duplicates", "watch")
 
     def __init__(self) -> None:
-        self.last: dict[str, int] = {}
+        self._cursors: dict[str, Cursor] = {}
         self.duplicates = 0  # dropped, for metrics
         self.watch: Handover[Any] | None = None  # set during a handover
 
+    def cursor(self, key: str) -> Cursor:
+        """Stream `key`'s cursor, for callers that look it up once (the hot path)."""
+        cursor = self._cursors.get(key)
+        if cursor is None:
+            cursor = self._cursors[key] = Cursor(key)
+        return cursor
+
     def accept(self, key: str, ident: int) -> bool:
         """True (and remember `ident`) when `ident` is new on stream `key`."""
-        if ident <= self.last.get(key, NEVER):
+        return self.advance(self.cursor(key), ident)
+
+    def advance(self, cursor: Cursor, ident: int) -> bool:
+        """`accept` with the stream's cursor in hand."""
+        if ident <= cursor.last:
             self.duplicates += 1
             return False
-        self.last[key] = ident
+        cursor.last = ident
         watch = self.watch
         if watch is not None:
-            watch.delivered(key, ident)
+            watch.delivered(cursor.key, ident)
         return True
+
+    def last(self, key: str) -> int:
+        cursor = self._cursors.get(key)
+        return NEVER if cursor is None else cursor.last
 
     def reset(self) -> None:
         """Forget every stream (after a plain reconnect nothing can repeat, and a
         venue restart may reuse ids)."""
-        self.last.clear()
+        for cursor in self._cursors.values():
+            cursor.last = NEVER
 
 
 class Handover(Generic[T]):
@@ -76,7 +102,7 @@ class Handover(Generic[T]):
         self.held.append((key, ident, item))
         if key not in self.firsts:
             self.firsts[key] = ident
-            if self.dedup.last.get(key, NEVER) >= ident:
+            if self.dedup.last(key) >= ident:
                 self.caught_up = True
         if len(self.held) >= self.limit:
             self.overflowed = True

@@ -178,3 +178,4 @@ async def test_instruments_are_known_before_market_data_flows(venue: Venue) -> N
     assert seen_at_first_event == [expected]
     assert instruments is connector.instruments, "updated in place"
     assert connector.instruments == expected, "an unlisted symbol has no instrument"
+    assert connector.connections[0].watched == ["btcusdt@depth@100ms"], "nor a silence watch"

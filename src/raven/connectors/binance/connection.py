@@ -65,6 +65,19 @@ class ConnectionStats(msgspec.Struct):
     last_error: str = ""
 
 
+def _deliverer(sink: EventSink, books: BookSync | None) -> EventSink:
+    """Diff depth events to the book sync (which emits them in order), the rest to the sink."""
+    on_delta = books.on_delta if books is not None else sink
+
+    def deliver(event: Event) -> None:
+        if type(event) is BookDelta:
+            on_delta(event)
+        else:
+            sink(event)
+
+    return deliver
+
+
 class _End(enum.Enum):
     CLOSED = "closed"
     SILENT = "silent"
@@ -107,15 +120,7 @@ class Connection:
         self._handover: Handover[tuple[Event, ...]] | None = None
         self._wake = asyncio.Event()  # a link ended, or a handover became ready
         self._group: asyncio.TaskGroup | None = None
-        books_on_delta = books.on_delta if books is not None else sink
-
-        def deliver(event: Event) -> None:
-            if type(event) is BookDelta:
-                books_on_delta(event)
-            else:
-                sink(event)
-
-        self.deliver = deliver
+        self.deliver = _deliverer(sink, books)
 
     # Plain attributes the health layer and older tests read.
     @property

@@ -53,6 +53,7 @@ class BinanceFuturesConnector:
         self.sink = sink
         streams = plan_streams(config.symbols, config.streams)
         book_symbols = _book_symbols(streams)
+        _check_busy_streams(config.busy_streams)
         self.instruments: dict[str, Instrument] = {}  # filled before market data flows
         self.limiter = limiter or WeightLimiter(
             config.rest_weight_limit, config.rest_weight_reserve
@@ -163,3 +164,13 @@ def _book_symbols(streams: list[Stream]) -> list[str]:
             "a book follows exactly one"
         )
     return [s.symbol for s in diff]
+
+
+def _check_busy_streams(names: tuple[str, ...]) -> None:
+    known = {kind.value for kind in StreamType}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(
+            f"busy_streams: unknown stream type(s) {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known))}"
+        )

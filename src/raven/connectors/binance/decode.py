@@ -9,8 +9,8 @@ Each frame is decoded once into its wire struct; the stream's id (aggTrade
 `a`, trade `t`, depth and bookTicker `u`, kline/markPrice/forceOrder event
 time `E`) goes through a `Deduplicator` shared by every socket of one
 connection, so the overlap of an old and a new socket delivers nothing
-twice. The receive time of each stream's latest frame is kept in
-`last_seen` for silence detection.
+twice. The receive time of each stream's latest frame is kept for
+silence detection (`last_seen`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,14 @@ _KINDS: dict[StreamType, tuple[type[Any], _Parser, Callable[[Any], int]]] = {
     StreamType.FORCE_ORDER: (wire.ForceOrder, parse.force_order, operator.attrgetter("E")),
 }
 
+_decode_combined = wire.combined_decoder.decode
+
+
+def _is_rows(route: _Route, data: Any) -> bool:
+    """`!markPrice@arr`: a list of mark price rows."""
+    return type(data) is list and route.cls is wire.MarkPrice
+
+
 REASONS = ("malformed", "unknown_event", "unknown_stream", "oversized", "error_reply")
 
 
@@ -53,15 +61,19 @@ class DecodeStats(msgspec.Struct):
 
 
 class _Route:
-    __slots__ = ("cls", "ident", "parse")
+    """One subscribed stream: how to read it, and where it stands."""
 
-    def __init__(self, stream: Stream) -> None:
+    __slots__ = ("cls", "cursor", "ident", "parse", "seen")
+
+    def __init__(self, stream: Stream, dedup: Deduplicator) -> None:
         cls, parser, ident = _KINDS[stream.type]
         if stream.type is StreamType.DEPTH_PARTIAL:
             parser = functools.partial(parse.partial_depth, depth=stream.depth)
         self.cls: type[Any] = cls
         self.parse: _Parser = parser
         self.ident = ident
+        self.cursor = dedup.cursor(stream.name)
+        self.seen = 0  # receive time (ns) of the stream's latest frame
 
 
 _Hit = tuple[str, _Route, Any]  # stream name, its route, the decoded payload
@@ -82,30 +94,45 @@ class FrameDecoder:
         self.dedup = dedup if dedup is not None else Deduplicator()
         self.stats = DecodeStats()
         self.last_error = ""
-        self.last_seen: dict[str, int] = {}  # stream name -> receive time (ns) of its last frame
         self._routes: dict[str, _Route] = {}
         for stream in streams:
             self.add_stream(stream)
 
     def add_stream(self, stream: Stream) -> None:
-        self._routes[stream.name] = _Route(stream)
+        self._routes[stream.name] = _Route(stream, self.dedup)
 
     def remove_stream(self, name: str) -> None:
         self._routes.pop(name, None)
 
+    @property
+    def last_seen(self) -> dict[str, int]:
+        """Stream name -> receive time (ns) of its latest frame (streams heard from)."""
+        return {name: route.seen for name, route in self._routes.items() if route.seen}
+
     def decode(self, frame: bytes | str, received: int) -> tuple[Event, ...] | wire.Reply:
         """Events of one frame (empty when skipped or seen), or a subscription reply."""
-        hit = self._open(frame, received)
-        if hit is None:
+        # The hot path: written out rather than shared with decode_held.
+        stats = self.stats
+        stats.frames += 1
+        if len(frame) > self.max_frame_bytes:
+            self._skip("oversized", f"frame of {len(frame)} bytes")
             return ()
-        if isinstance(hit, wire.Reply):
-            return hit
-        name, route, data = hit
-        if type(data) is list:
-            return self._rows(name, route, data, received)
-        if not self.dedup.accept(name, route.ident(data)):
+        try:
+            msg = _decode_combined(frame)
+        except msgspec.DecodeError as exc:
+            reply = self._not_a_stream_frame(frame, exc)
+            return () if reply is None else reply
+        route = self._routes.get(msg.stream)
+        if route is None:
+            self._skip("unknown_stream", msg.stream)
+            return ()
+        data = msg.data
+        if type(data) is not route.cls:
+            return self._other_shape(msg.stream, route, data, received)
+        route.seen = received
+        if not self.dedup.advance(route.cursor, route.ident(data)):
             return ()  # counted in dedup.duplicates
-        self.stats.events += 1
+        stats.events += 1
         return (route.parse(data, self.exchange, received),)
 
     def decode_held(
@@ -130,7 +157,7 @@ class FrameDecoder:
             self._skip("oversized", f"frame of {len(frame)} bytes")
             return None
         try:
-            msg = wire.combined_decoder.decode(frame)
+            msg = _decode_combined(frame)
         except msgspec.DecodeError as exc:
             return self._not_a_stream_frame(frame, exc)
         name = msg.stream
@@ -139,18 +166,23 @@ class FrameDecoder:
             self._skip("unknown_stream", name)
             return None
         data = msg.data
-        if type(data) is not route.cls and not (
-            type(data) is list and route.cls is wire.MarkPrice  # `!markPrice@arr`
-        ):
+        if type(data) is not route.cls and not _is_rows(route, data):
             self._skip("malformed", f"{name}: unexpected {type(data).__name__}")
             return None
-        self.last_seen[name] = received
+        route.seen = received
         return name, route, data
+
+    def _other_shape(self, name: str, route: _Route, data: Any, received: int) -> tuple[Event, ...]:
+        if not _is_rows(route, data):
+            self._skip("malformed", f"{name}: unexpected {type(data).__name__}")
+            return ()
+        route.seen = received
+        return self._rows(name, route, data, received)
 
     def _rows(
         self, name: str, route: _Route, data: list[wire.MarkPrice], received: int
     ) -> tuple[Event, ...]:
-        if not self.dedup.accept(name, max((row.E for row in data), default=0)):
+        if not self.dedup.advance(route.cursor, max((row.E for row in data), default=0)):
             return ()
         exchange = self.exchange
         events = tuple(route.parse(row, exchange, received) for row in data if row.T)
