@@ -49,7 +49,7 @@ def test_one_diff_depth_stream_per_book() -> None:
 
 
 def test_unknown_stream_types_are_named() -> None:
-    with pytest.raises(ValueError, match="busy_streams: unknown stream type.*'bookticker'"):
+    with pytest.raises(ValueError, match=r"busy_streams: unknown stream type.*'bookticker'"):
         build(["BTCUSDT"], ["aggTrade"], busy_streams=["bookticker"])
     with pytest.raises(ValueError, match="unsupported Binance stream 'depth7'"):
         build(["BTCUSDT"], ["depth7"])
