@@ -179,3 +179,20 @@ async def test_bad_frames_are_counted_and_skipped_and_the_feed_goes_on(venue: Ve
     skipped = conn.decoder.stats.skipped
     assert (skipped["malformed"], skipped["unknown_event"], skipped["oversized"]) == (1, 1, 1)
     assert conn.stats.connects == 1, "bad frames never cost the connection"
+
+
+async def test_the_venues_pings_are_answered() -> None:
+    venue = Venue(autoping=False)
+    await venue.start()
+    events: list[Event] = []
+    connector = make_connector(
+        venue.ws_url, venue.rest_url, ["BTCUSDT"], ["aggTrade"], events.append
+    )
+    try:
+        async with running(connector):
+            await wait_until(lambda: connector.connections[0].connected, what="the connection")
+            (sock,) = venue.open_sockets
+            await sock.ws.ping(b"1791382993000")  # the venue's ping carries a ms timestamp
+            await wait_until(lambda: sock.pongs == [b"1791382993000"], what="the pong")
+    finally:
+        await venue.stop()

@@ -39,6 +39,7 @@ class VenueSocket:
         self.streams = set(streams)
         self.url_streams = streams
         self.subscribe_messages: list[list[str]] = []
+        self.pongs: list[bytes] = []  # seen only when the venue does not autoping
         self.closed = False
 
 
@@ -62,8 +63,10 @@ class Venue:
         seed: int = 1,
         weight_limit: int = 2400,
         weight_window_s: float = 60.0,
+        autoping: bool = True,
     ) -> None:
         self.symbols = symbols
+        self.autoping = autoping  # False: pongs reach the handler (and pings are not answered)
         self.model = DepthModel(symbols, seed)
         self.depth_stream = "depth@100ms"
         self.sockets: list[VenueSocket] = []
@@ -138,7 +141,7 @@ class Venue:
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
         names = [n for n in request.query.get("streams", "").split("/") if n]
-        ws = web.WebSocketResponse(autoping=True)
+        ws = web.WebSocketResponse(autoping=self.autoping)
         await ws.prepare(request)
         sock = VenueSocket(len(self.sockets), ws, request.match_info["route"], names)
         self.sockets.append(sock)
@@ -147,6 +150,8 @@ class Venue:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     await ws.send_str(self._request(sock, msg.data).decode())
+                elif msg.type is WSMsgType.PONG:
+                    sock.pongs.append(msg.data)
         finally:
             sock.closed = True
             self.log.append(("close", sock.index))
