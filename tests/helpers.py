@@ -7,7 +7,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+def _shared_fixtures() -> Path:
+    """`shared/fixtures` beside the checkout, or beside a folder above it (worktrees)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents[1:]:
+        candidate = parent / "shared" / "fixtures"
+        if candidate.is_dir():
+            return candidate
+    return here.parents[2] / "shared" / "fixtures"
+
+
+FIXTURES = _shared_fixtures()
 CAPTURE = FIXTURES / "binance-usdm-2021-07"
 
 

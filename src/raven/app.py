@@ -18,7 +18,7 @@ from raven.api.service import MarketDataService
 from raven.api.streams import StreamRegistry
 from raven.config import RavenConfig
 from raven.connectors.base import Connector, EventSink
-from raven.connectors.binance.connection import BinanceFuturesConnector
+from raven.connectors.binance.connector import BinanceFuturesConnector
 from raven.core.bus import Bus
 from raven.core.citadel import Citadel
 from raven.core.pipeline import Pipeline
@@ -48,9 +48,12 @@ class RavenApp:
         self.connectors: list[Connector] = []
         self.catalog = Catalog(intervals)
         binance = config.exchanges.binance_futures
+        # The metrics, health and validation layers read its stats and instruments.
+        self.binance: BinanceFuturesConnector | None = None
         if binance.enabled:
             klines = [s.partition("_")[2] for s in binance.streams if s.startswith("kline_")]
-            self.add_connector(BinanceFuturesConnector(binance, sink), binance.symbols, klines)
+            self.binance = BinanceFuturesConnector(binance, sink)
+            self.add_connector(self.binance, binance.symbols, klines)
         self.registry = StreamRegistry(
             self.bus, self.state, self.views, self.catalog, config.server.queue_size
         )

@@ -80,6 +80,38 @@ class BinanceFuturesConfig(_Section, frozen=True, forbid_unknown_fields=True, kw
     # Reconnect a stream that should be busy but sent nothing for this long.
     silence_timeout_s: PositiveFloat = 30.0
     max_frame_bytes: PositiveInt = 4 * 1024 * 1024
+    # Stream types that should never be quiet for silence_timeout_s (aggTrade, trade,
+    # bookTicker, depth, depthN, kline, markPrice, forceOrder); others may be.
+    busy_streams: tuple[str, ...] = ("bookTicker", "depth", "markPrice")
+    # Client ping interval (s) to notice a dead TCP link on a quiet connection; 0: off.
+    ping_interval_s: NonNegativeFloat = 60.0
+    # Replace each connection after this long, before the venue's 24-hour close.
+    max_connection_age_s: PositiveFloat = 84_600.0
+    # Longest overlap of an old and a new connection before switching regardless.
+    handover_timeout_s: PositiveFloat = 30.0
+    # Streams that don't fit in a URL this long are subscribed by SUBSCRIBE messages,
+    # at most subscribe_batch_size per message and subscribe_messages_per_s per connection.
+    max_url_length: PositiveInt = 4000
+    subscribe_batch_size: PositiveInt = 100
+    subscribe_messages_per_s: Annotated[int, msgspec.Meta(ge=1, le=9)] = 5
+    # REST request weight per UTC minute, and how much of it Raven leaves unused
+    # (other users of the IP; requests in flight across a minute boundary).
+    rest_weight_limit: PositiveInt = 2400
+    rest_weight_reserve: Annotated[int, msgspec.Meta(ge=0)] = 240
+    rest_timeout_s: PositiveFloat = 10.0
+    # Circuit breaker on REST: open after this many failures in a row, probe after the timeout.
+    rest_failure_threshold: PositiveInt = 5
+    rest_reset_timeout_s: PositiveFloat = 10.0
+    # Depth snapshot size (the venue allows 5, 10, 20, 50, 100, 500, 1000) and fetches at once.
+    snapshot_limit: Literal[5, 10, 20, 50, 100, 500, 1000] = 1000
+    snapshot_concurrency: PositiveInt = 2
+    # Rebuild each book from a fresh snapshot this often (s), so levels beyond the
+    # snapshot depth don't go stale; 0: never.
+    book_refresh_s: NonNegativeFloat = 600.0
+    # Depth events held per symbol while its snapshot is on the way (oldest dropped).
+    book_buffer_limit: PositiveInt = 10_000
+    # Re-read exchangeInfo (tick and step sizes) this often (s); 0: only at start.
+    exchange_info_refresh_s: NonNegativeFloat = 3600.0
 
     def __post_init__(self) -> None:
         for url, scheme in ((self.ws_url, ("ws://", "wss://")), (self.rest_url, ("http", "https"))):
@@ -87,6 +119,8 @@ class BinanceFuturesConfig(_Section, frozen=True, forbid_unknown_fields=True, kw
                 raise ValueError(f"{url!r} must start with {' or '.join(scheme)}")
         if not self.symbols:
             raise ValueError("symbols must name at least one symbol")
+        if self.rest_weight_reserve >= self.rest_weight_limit:
+            raise ValueError("rest_weight_reserve must be below rest_weight_limit")
 
 
 class ExchangesConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

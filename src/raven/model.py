@@ -151,3 +151,18 @@ class Status(msgspec.Struct, frozen=True, gc=False):
 Event: TypeAlias = (
     Trade | Quote | BookSnapshot | BookDelta | Candle | Funding | Liquidation | Status
 )
+
+
+class Instrument(msgspec.Struct, frozen=True, gc=False):
+    """A symbol's trading rules, as the exchange states them (not an event).
+
+    Sizes are the venue's decimal text, unchanged: `tick_size` is the price
+    increment, `step_size` the quantity increment; empty when not stated.
+    """
+
+    exchange: Exchange
+    symbol: Symbol
+    tick_size: Decimal
+    step_size: Decimal
+    min_qty: Decimal = ""
+    min_price: Decimal = ""

@@ -13,7 +13,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from raven.api.service import SERVICE
-from raven.connectors.binance.connection import EXCHANGE, BinanceFuturesConnector
+from raven.connectors.binance.connection import EXCHANGE
+from raven.connectors.binance.connector import BinanceFuturesConnector
 from raven.ops import catalog, sources
 from raven.ops.health import HealthMonitor, HealthRegistry, feed_check, flag_check
 from raven.ops.http import OpsServer

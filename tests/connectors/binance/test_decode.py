@@ -183,3 +183,60 @@ def test_real_capture_decodes_without_a_skip() -> None:
     assert len(events) == len(lines) - 1
     kinds = {type(e) for e in events}
     assert kinds == {Trade, BookDelta, Candle, Quote}
+
+
+def test_partial_depth_takes_n_from_the_stream_name() -> None:
+    event = decode_one("depth20@100ms", "BTCUSDT", DEPTH)
+    assert isinstance(event, BookSnapshot)
+    assert event.depth == 20, "one ask level in the frame, but it is a top-20 stream"
+
+
+def test_a_frame_seen_before_on_its_stream_is_dropped_once() -> None:
+    stream = make_stream("BTCUSDT", "aggTrade")
+    decoder = FrameDecoder(EX, [stream], 1 << 20)
+    frame = combined(stream.name, AGG_TRADE)
+    first = decoder.decode(frame, RECV)
+    assert isinstance(first, tuple)
+    assert len(first) == 1
+    assert decoder.decode(frame, RECV + 1) == ()
+    assert decoder.dedup.duplicates == 1
+    assert decoder.last_seen == {stream.name: RECV + 1}, "a repeat still proves the stream alive"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "payload", "ident"),
+    [
+        ("aggTrade", AGG_TRADE, 3477868433),
+        ("trade", TRADE, 73701056),
+        ("bookTicker", BOOK_TICKER, 11757092630476),
+        ("depth@100ms", DEPTH, 359220619477),
+        ("depth5", DEPTH, 359220619477),
+        ("kline_1m", KLINE, 1626992760203),
+        ("markPrice@1s", MARK_PRICE, 1791382993000),
+        ("forceOrder", FORCE_ORDER, 1584059031426),
+    ],
+)
+def test_held_frames_carry_the_streams_id_and_leave_the_cursor_alone(
+    suffix: str, payload: bytes, ident: int
+) -> None:
+    symbol = "ETHUSDT" if suffix == "trade" else "SUSHIUSDT" if suffix == "kline_1m" else "BTCUSDT"
+    stream = make_stream(symbol, suffix)
+    decoder = FrameDecoder(EX, [stream], 1 << 20)
+    held = decoder.decode_held(combined(stream.name, payload), RECV)
+    assert isinstance(held, tuple)
+    name, held_id, events = held
+    assert (name, held_id, len(events)) == (stream.name, ident, 1)
+    assert decoder.dedup.last(stream.name) == -1, "not delivered yet"
+    assert decoder.dedup.accept(name, held_id)
+    assert decoder.decode(combined(stream.name, payload), RECV) == ()
+
+
+def test_mark_price_arrays_skip_delisted_rows() -> None:
+    stream = make_stream("BTCUSDT", "markPrice")
+    decoder = FrameDecoder(EX, [stream], 1 << 20)
+    delisted = MARK_PRICE.replace(b'"T":1791388800000', b'"T":0').replace(b"BTCUSDT", b"OLDUSDT")
+    frame = combined(stream.name, b"[" + MARK_PRICE + b"," + delisted + b"]")
+    events = decoder.decode(frame, RECV)
+    assert isinstance(events, tuple)
+    assert [e.symbol for e in events] == ["BTCUSDT"]
+    assert decoder.decode(frame, RECV) == (), "the same array again is a repeat"

@@ -7,7 +7,17 @@ in, one normalized event out. Times are converted from ms to ns here.
 from __future__ import annotations
 
 from raven.connectors.binance import wire
-from raven.model import BookDelta, BookSnapshot, Candle, Funding, Level, Liquidation, Quote, Trade
+from raven.model import (
+    BookDelta,
+    BookSnapshot,
+    Candle,
+    Funding,
+    Instrument,
+    Level,
+    Liquidation,
+    Quote,
+    Trade,
+)
 from raven.types import MS_NS, Side
 
 _INTERVAL_MS = {
@@ -72,8 +82,11 @@ def depth_diff(w: wire.DepthUpdate, exchange: str, received: int) -> BookDelta:
     )
 
 
-def partial_depth(w: wire.DepthUpdate, exchange: str, received: int) -> BookSnapshot:
-    depth = max(len(w.b), len(w.a))
+def partial_depth(
+    w: wire.DepthUpdate, exchange: str, received: int, depth: int = 0
+) -> BookSnapshot:
+    """A `@depth5/10/20` frame: the top `depth` levels (the stream's N), not a delta."""
+    depth = depth or max(len(w.b), len(w.a))
     return BookSnapshot(
         exchange, w.s, _levels(w.b), _levels(w.a), w.u, (w.T or w.E) * MS_NS, received, depth
     )
@@ -131,3 +144,29 @@ def interval_ms(interval: str) -> int:
         return _INTERVAL_MS[interval]
     except KeyError:
         raise ValueError(f"unknown interval {interval!r}") from None
+
+
+def instruments(info: wire.ExchangeInfo, exchange: str) -> dict[str, Instrument]:
+    """Symbol -> its tick and step size (the venue's text, unchanged).
+
+    `pricePrecision` is not the tick size (BTCUSDT: tick "0.10", precision 2),
+    so only the PRICE_FILTER and LOT_SIZE filters are read.
+    """
+    out: dict[str, Instrument] = {}
+    for sym in info.symbols:
+        tick = step = min_qty = min_price = ""
+        for f in sym.filters:
+            if f.filterType == "PRICE_FILTER":
+                tick, min_price = f.tickSize, f.minPrice
+            elif f.filterType == "LOT_SIZE":
+                step, min_qty = f.stepSize, f.minQty
+        out[sym.symbol] = Instrument(exchange, sym.symbol, tick, step, min_qty, min_price)
+    return out
+
+
+def request_weight_limit(info: wire.ExchangeInfo) -> int | None:
+    """The REQUEST_WEIGHT limit per minute the venue states, if it states one."""
+    for rule in info.rateLimits:
+        if rule.rateLimitType == "REQUEST_WEIGHT" and rule.interval == "MINUTE":
+            return rule.limit // max(rule.intervalNum, 1)
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 
 import msgspec
 
@@ -71,6 +72,13 @@ class Stream(msgspec.Struct, frozen=True):
     def route(self) -> Route:
         return _ROUTES[self.type]
 
+    @property
+    def depth(self) -> int:
+        """N of a partial depth stream ("depth20@100ms" -> 20); 0 for other streams."""
+        if self.type is not StreamType.DEPTH_PARTIAL:
+            return 0
+        return int(self.suffix.partition("@")[0].removeprefix("depth"))
+
 
 def stream_type(suffix: str) -> StreamType:
     """The type of a stream suffix such as "depth20@100ms"; ValueError if unknown."""
@@ -90,8 +98,25 @@ def plan_streams(symbols: tuple[str, ...], suffixes: tuple[str, ...]) -> list[St
 
 
 def combined_url(ws_base: str, route: Route, names: list[str]) -> str:
-    """`<base>/<route>/stream?streams=a/b`: every frame arrives as {"stream", "data"}."""
-    return f"{ws_base.rstrip('/')}/{route.value}/stream?streams={'/'.join(names)}"
+    """`<base>/<route>/stream?streams=a/b`: every frame arrives as {"stream", "data"}.
+
+    With no names, the bare `<base>/<route>/stream` (streams follow by SUBSCRIBE).
+    """
+    base = f"{ws_base.rstrip('/')}/{route.value}/stream"
+    return f"{base}?streams={'/'.join(names)}" if names else base
+
+
+def plan_connections(
+    streams: Sequence[Stream], max_per_connection: int
+) -> list[tuple[Route, list[Stream]]]:
+    """Streams grouped by route, then cut into connections of at most
+    `max_per_connection` streams (the venue refuses the one past its limit)."""
+    plan: list[tuple[Route, list[Stream]]] = []
+    for route in Route:
+        routed = [s for s in streams if s.route is route]
+        for start in range(0, len(routed), max_per_connection):
+            plan.append((route, routed[start : start + max_per_connection]))
+    return plan
 
 
 def route_of(name: str) -> Route | None:

@@ -177,3 +177,44 @@ payload_decoder = msgspec.json.Decoder(Payload | list[MarkPrice])
 reply_decoder = msgspec.json.Decoder(Reply)
 depth_snapshot_decoder = msgspec.json.Decoder(DepthSnapshot)
 encoder = msgspec.json.Encoder()
+
+
+class SymbolFilter(msgspec.Struct, gc=False):
+    """One of a symbol's `filters`; only the fields Raven reads (others ignored)."""
+
+    filterType: str  # PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, MIN_NOTIONAL, ...
+    tickSize: str = ""  # PRICE_FILTER: price increment
+    minPrice: str = ""  # PRICE_FILTER
+    stepSize: str = ""  # LOT_SIZE: quantity increment
+    minQty: str = ""  # LOT_SIZE
+
+
+class SymbolInfo(msgspec.Struct, gc=False):
+    symbol: str
+    status: str = ""  # TRADING, SETTLING, ...
+    filters: list[SymbolFilter] = []
+
+
+class RateLimit(msgspec.Struct, gc=False):
+    rateLimitType: str  # REQUEST_WEIGHT, ORDERS
+    interval: str  # SECOND, MINUTE, DAY
+    intervalNum: int
+    limit: int
+
+
+class ExchangeInfo(msgspec.Struct, gc=False):
+    """`GET /fapi/v1/exchangeInfo`, the parts Raven reads."""
+
+    rateLimits: list[RateLimit] = []
+    symbols: list[SymbolInfo] = []
+
+
+class RestError(msgspec.Struct, gc=False):
+    """A REST error body: `{"code": -1003, "msg": "..."}`."""
+
+    code: int = 0
+    msg: str = ""
+
+
+exchange_info_decoder = msgspec.json.Decoder(ExchangeInfo)
+rest_error_decoder = msgspec.json.Decoder(RestError)
