@@ -1,0 +1,234 @@
+"""Reading history back: merged time-ordered streams, cursors, built candles, book at T.
+
+`HistoryReader` turns a validated `HistoryPlan` into batches of events:
+
+- One source per stored table the plan needs (BOOK = book_snapshot +
+  book_delta), each paged from the store in ts order, plus one source per
+  (symbol, interval) of candles built from trades when that interval isn't
+  stored. A k-way merge interleaves them by key.
+- The key of an event is `(ts, source)`: `ts` is the unique storage time of a
+  stored record (source 0); a built candle takes the ts of its last trade and
+  a source number >= 1 fixed by the request, so keys are unique and a cursor
+  (the last key sent) resumes exactly after it.
+- A cursor is opaque text: a version, the key and a fingerprint of the
+  request it belongs to, so it can't be replayed against another query.
+
+Memory stays bounded: each source holds one page (and a builder one bar).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import heapq
+import zlib
+from collections.abc import AsyncIterator, Sequence
+
+import msgspec
+
+from raven.model import BookDelta, BookSnapshot, Event, Trade
+from raven.storage.base import KIND_TABLES, BookCheckpoint, ReadQuery, Store, Table
+from raven.storage.candles import CandleBuilder
+from raven.storage.replay import BookReplayer
+from raven.types import Kind
+
+Key = tuple[int, int]  # (ts, source)
+Keyed = tuple[Key, Event]
+CURSOR_VERSION = 1
+PAGE_SIZE = 5000  # records per store read
+_cursor_decoder = msgspec.msgpack.Decoder(tuple[int, int, int, int])
+
+
+class CursorError(ValueError):
+    """A cursor that is malformed or belongs to another request."""
+
+
+class BookNotFound(LookupError):
+    """No stored book at or before the requested time."""
+
+
+class HistoryPlan(msgspec.Struct, frozen=True):
+    """A validated history request (see raven.api.history.plan_history)."""
+
+    exchange: str
+    symbols: tuple[str, ...]
+    kinds: tuple[Kind, ...]
+    start: int  # ts >= start
+    end: int  # ts < end
+    limit: int  # events in this call (the book at T not counted)
+    fingerprint: int  # of the request, bound into cursors
+    intervals: tuple[str, ...] = ()  # candles: these intervals (empty: every stored one)
+    after: Key | None = None  # resume after this key
+    book_at: int = 0  # also return the book as of this ts (0: no)
+    book_depth: int = 0  # levels per side of that book (0: all)
+
+
+def fingerprint(*parts: object) -> int:
+    return zlib.crc32(msgspec.msgpack.encode(parts))
+
+
+def encode_cursor(key: Key, fp: int) -> str:
+    raw = msgspec.msgpack.encode((CURSOR_VERSION, key[0], key[1], fp))
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str, fp: int) -> Key:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        version, ts, source, cursor_fp = _cursor_decoder.decode(raw)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise CursorError(
+            "bad cursor: not a cursor from this server; pass next_cursor exactly as received"
+        ) from None
+    if version != CURSOR_VERSION:
+        raise CursorError(f"bad cursor: version {version} is not supported; start over")
+    if cursor_fp != fp:
+        raise CursorError(
+            "bad cursor: it belongs to a different request; resend the same exchange, "
+            "symbols, kinds, times and intervals with it"
+        )
+    return ts, source
+
+
+async def _merge(sources: Sequence[AsyncIterator[Keyed]]) -> AsyncIterator[Keyed]:
+    """K-way merge of sources that each yield in key order."""
+    heap: list[tuple[Key, int, Event]] = []
+    for i, source in enumerate(sources):
+        first = await anext(source, None)
+        if first is not None:
+            heap.append((first[0], i, first[1]))
+    heapq.heapify(heap)
+    while heap:
+        key, i, event = heap[0]
+        yield key, event
+        following = await anext(sources[i], None)
+        if following is None:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (following[0], i, following[1]))
+
+
+class HistoryReader:
+    def __init__(self, store: Store, page_size: int = PAGE_SIZE) -> None:
+        self.store = store
+        self.page_size = page_size
+
+    async def _pages(
+        self,
+        table: Table,
+        plan: HistoryPlan,
+        symbols: tuple[str, ...],
+        start: int,
+        end: int,
+        intervals: tuple[str, ...] = (),
+    ) -> AsyncIterator[tuple[int, Event]]:
+        while start < end:
+            query = ReadQuery(table, plan.exchange, symbols, start, end, self.page_size, intervals)
+            page = await self.store.read(query)
+            for ts, item in page:
+                assert not isinstance(item, BookCheckpoint)
+                yield ts, item
+            if len(page) < self.page_size:
+                return
+            start = page[-1][0] + 1
+
+    async def _stored(
+        self, table: Table, plan: HistoryPlan, symbols: tuple[str, ...], intervals: tuple[str, ...]
+    ) -> AsyncIterator[Keyed]:
+        start = plan.start if plan.after is None else max(plan.start, plan.after[0] + 1)
+        async for ts, event in self._pages(table, plan, symbols, start, plan.end, intervals):
+            yield (ts, 0), event
+
+    async def _built(
+        self, plan: HistoryPlan, symbol: str, interval: str, source: int
+    ) -> AsyncIterator[Keyed]:
+        # Bars need all their trades, so this reads from the range start even
+        # when resuming; candles up to the cursor are dropped, not sent again.
+        after = plan.after or (-1, 0)
+        builder = CandleBuilder(interval, plan.end)
+        trades = self._pages(Table.TRADE, plan, (symbol,), plan.start, plan.end)
+        async for ts, trade in trades:
+            assert isinstance(trade, Trade)
+            done = builder.add(ts, trade)
+            if done is not None and (done[0], source) > after:
+                yield (done[0], source), done[1]
+        last = builder.finish()
+        if last is not None and (last[0], source) > after:
+            yield (last[0], source), last[1]
+
+    async def _sources(self, plan: HistoryPlan) -> list[AsyncIterator[Keyed]]:
+        sources: list[AsyncIterator[Keyed]] = []
+        for kind in plan.kinds:
+            if kind is not Kind.CANDLE:
+                sources += [self._stored(t, plan, plan.symbols, ()) for t in KIND_TABLES[kind]]
+                continue
+            if not plan.intervals:
+                sources.append(self._stored(Table.CANDLE, plan, plan.symbols, ()))
+                continue
+            source = 0
+            for symbol in plan.symbols:
+                stored = await self.store.candle_intervals(plan.exchange, symbol)
+                have = tuple(i for i in plan.intervals if i in stored)
+                if have:
+                    sources.append(self._stored(Table.CANDLE, plan, (symbol,), have))
+                for interval in plan.intervals:
+                    source += 1  # numbered over every (symbol, interval): stable per request
+                    if interval not in stored:
+                        sources.append(self._built(plan, symbol, interval, source))
+        return sources
+
+    async def events(self, plan: HistoryPlan) -> AsyncIterator[Keyed]:
+        """Every event of the plan after its cursor, in key order (no limit)."""
+        sources = await self._sources(plan)
+        try:
+            async for keyed in _merge(sources):
+                yield keyed
+        finally:
+            for source in sources:
+                await source.aclose()  # type: ignore[attr-defined]
+
+    async def batches(
+        self, plan: HistoryPlan, batch_size: int
+    ) -> AsyncIterator[tuple[list[Event], str]]:
+        """Batches of at most `batch_size` events and the cursor after each ("" at the end)."""
+        pending: list[Event] = []
+        last: Key = (0, 0)
+        count = 0
+        stream = self.events(plan)
+        try:
+            async for key, event in stream:
+                if count == plan.limit:
+                    yield pending, encode_cursor(last, plan.fingerprint)  # more follow
+                    return
+                if len(pending) == batch_size:
+                    yield pending, encode_cursor(last, plan.fingerprint)
+                    pending = []
+                pending.append(event)
+                last = key
+                count += 1
+            if pending:
+                yield pending, ""
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    async def book_at(self, exchange: str, symbol: str, at: int, depth: int) -> BookSnapshot:
+        """The book of `symbol` as it stood at `at`: newest full book <= at, plus deltas."""
+        base = None
+        for table in (Table.BOOK_SNAPSHOT, Table.BOOK_CHECKPOINT):
+            found = await self.store.latest(table, exchange, symbol, at)
+            if found is not None and (base is None or found[0] > base[0]):
+                base = found
+        if base is None:
+            raise BookNotFound(
+                f"no order book of {exchange} {symbol} is stored at or before {at} ns; "
+                "books are stored from the first snapshot after Raven subscribed"
+            )
+        replayer = BookReplayer(exchange, symbol)
+        item = base[1]
+        assert isinstance(item, BookSnapshot | BookCheckpoint)
+        replayer.load(item)
+        plan = HistoryPlan(exchange, (symbol,), (Kind.BOOK,), base[0] + 1, at + 1, 0, 0)
+        async for _, delta in self._pages(Table.BOOK_DELTA, plan, (symbol,), plan.start, plan.end):
+            assert isinstance(delta, BookDelta)
+            replayer.apply(delta)
+        return replayer.snapshot(depth)
