@@ -113,7 +113,9 @@ class InfluxDBConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
     org: str = ""  # v2; the token comes from $INFLUX_TOKEN
     bucket: str = "raven"  # v2: must exist
     timeout_s: PositiveFloat = 10.0  # per HTTP request
-    float_fields: bool = True  # also write prices/quantities as floats (<name>_float) for dashboards
+    float_fields: bool = (
+        True  # also write prices/quantities as floats (<name>_float) for dashboards
+    )
     max_body_bytes: PositiveInt = 4 * 1024 * 1024  # split larger batches into several requests
 
     def __post_init__(self) -> None:

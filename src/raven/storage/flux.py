@@ -28,7 +28,9 @@ def string(text: str) -> str:
 
 
 def _any_of(key: str, values: Iterable[str]) -> str:
-    return "(" + " or ".join(f"r.{key} == {string(v)}" for v in values) + ")"
+    # An empty value means "no such tag" (line protocol has no empty tag values).
+    tests = [f"r.{key} == {string(v)}" if v else f"not exists r.{key}" for v in values]
+    return "(" + " or ".join(tests) + ")"
 
 
 def _source(bucket: str, start: int, stop: int) -> str:

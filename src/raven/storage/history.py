@@ -159,6 +159,9 @@ class HistoryReader:
     async def _sources(self, plan: HistoryPlan) -> list[AsyncIterator[Keyed]]:
         sources: list[AsyncIterator[Keyed]] = []
         for kind in plan.kinds:
+            if kind is Kind.STATUS:  # feed-wide statuses (no symbol) concern every symbol
+                sources.append(self._stored(Table.STATUS, plan, (*plan.symbols, ""), ()))
+                continue
             if kind is not Kind.CANDLE:
                 sources += [self._stored(t, plan, plan.symbols, ()) for t in KIND_TABLES[kind]]
                 continue

@@ -9,7 +9,6 @@ is how the writer's outage handling is tested without a real outage.
 from __future__ import annotations
 
 import asyncio
-import bisect
 from collections.abc import Sequence
 
 from raven.storage.base import Item, ReadQuery, Record, StoreError, Table, table_of
@@ -23,9 +22,11 @@ class MemoryStore:
         self.down = False  # while True every call raises a retryable StoreError
         self.reject = False  # while True writes raise a non-retryable StoreError
         self.writes = 0  # write calls that succeeded
+        self.held = 0  # write calls waiting for release()
         self.duplicates = 0  # records written again (the writer retried a batch)
+        self.order: list[int] = []  # ts of every record, in the order writes stored them
         self._tables: dict[Table, dict[Key, Item]] = {t: {} for t in Table}
-        self._sorted: dict[Table, list[int]] = {t: [] for t in Table}  # ts, ascending
+        self._last_ts = 0
         self._gate: asyncio.Event | None = None
 
     def hold(self) -> None:
@@ -43,7 +44,11 @@ class MemoryStore:
 
     async def write(self, batch: Sequence[Record]) -> None:
         if self._gate is not None:
-            await self._gate.wait()
+            self.held += 1
+            try:
+                await self._gate.wait()
+            finally:
+                self.held -= 1
         self._check()
         if self.reject:
             raise StoreError(f"{self.name} rejected the batch", retryable=False)
@@ -54,8 +59,9 @@ class MemoryStore:
             if key in rows:
                 self.duplicates += 1
             else:
-                bisect.insort(self._sorted[table], ts)
+                self._last_ts = max(self._last_ts, ts)
             rows[key] = item
+            self.order.append(ts)
         self.writes += 1
 
     def all(self, table: Table) -> list[Record]:
@@ -101,7 +107,7 @@ class MemoryStore:
         )
 
     async def last_ts(self) -> int:
-        return max((ts[-1] for ts in self._sorted.values() if ts), default=0)
+        return self._last_ts
 
     async def ping(self) -> None:
         self._check()
