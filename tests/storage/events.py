@@ -58,7 +58,7 @@ class Market:
     # --- the stream ---------------------------------------------------------------------
 
     def _tick(self) -> tuple[int, int]:
-        self.now += self.rng.randint(1, 3) * MS_NS + self.rng.randint(0, 999_999)
+        self.now += self.rng.randint(5, 30) * MS_NS + self.rng.randint(0, 999_999)
         return self.now - self.now % MS_NS - 2 * MS_NS, self.now  # exchange ms time, receive ns
 
     def events(self, n: int) -> list[Event]:

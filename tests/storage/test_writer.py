@@ -75,6 +75,21 @@ async def test_a_partial_batch_is_written_after_the_flush_interval(
     await recorder.stop()
 
 
+async def test_an_idle_writer_flushes_a_partial_batch_that_arrives_later(
+    store: MemoryStore, tmp_path: Path
+) -> None:
+    recorder = await started(store, tmp_path, flush_interval_s=0.05)
+    events = Market().events(25)
+    for e in events[:20]:
+        recorder.record(e)
+    await wait_until(lambda: store.count() == 20, what="two full batches")
+    await wait_until(lambda: store.held == 0 and not recorder.writers[0].pending, what="idle")
+    for e in events[20:]:
+        recorder.record(e)  # fewer than batch_size, to a flusher that waits for work
+    await wait_until(lambda: store.count() == 25, what="the partial batch")
+    await recorder.stop()
+
+
 async def test_storage_times_are_unique_and_increasing(store: MemoryStore, tmp_path: Path) -> None:
     recorder = await started(store, tmp_path)
     event = Market().events(1)[0]

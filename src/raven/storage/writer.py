@@ -138,6 +138,7 @@ class StoreWriter:
         memory = self._memory
         if not memory:
             self._first_at = self._clock()
+            self._wake.set()  # an idle flusher starts the flush_interval_s timer
         memory.append(record)
         self.recorded += 1
         n = len(memory)
