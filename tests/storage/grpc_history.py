@@ -17,9 +17,13 @@ from raven.api.service import SERVICE
 from raven.v1 import market_data_pb2 as pb
 from raven.v1 import market_data_pb2_grpc as pb_grpc
 
+Stub = pb_grpc.MarketDataServiceAsyncStub
+
 
 @contextlib.asynccontextmanager
-async def serve_history(service: HistoryService) -> AsyncIterator[pb_grpc.MarketDataServiceStub]:
+async def serve_history(
+    service: HistoryService,
+) -> AsyncIterator[pb_grpc.MarketDataServiceAsyncStub]:
     server = grpc.aio.server()
     handler = grpc.method_handlers_generic_handler(
         SERVICE,
@@ -42,9 +46,7 @@ async def serve_history(service: HistoryService) -> AsyncIterator[pb_grpc.Market
         await server.stop(None)
 
 
-async def fetch(
-    stub: pb_grpc.MarketDataServiceStub, request: pb.HistoricalDataRequest
-) -> list[pb.HistoricalDataResponse]:
+async def fetch(stub: Stub, request: pb.HistoricalDataRequest) -> list[pb.HistoricalDataResponse]:
     return [response async for response in stub.GetHistoricalData(request)]
 
 

@@ -151,7 +151,7 @@ class Influx2:
             return _error(401, "unauthorized", "unauthorized access")
         if request.query.get("org") != self.org:
             return _error(
-                404, "not found", f'organization name "{request.query.get("org")}" not found'
+                404, "not found", f"organization name {request.query.get('org')!r} not found"
             )
         return None
 
@@ -229,9 +229,7 @@ class Influx2:
     def _tag_values(self, flux: str) -> list[dict[str, tuple[Any, str]]]:
         key = re.search(r'tag: "([^"]*)"', flux)
         assert key is not None
-        flux = flux.replace(
-            "start: time(v: 0)", "start: time(v: 0), stop: time(v: 9223372036854775807)"
-        )
+        flux = flux.replace("start: time(v: 0)", f"start: time(v: 0), stop: time(v: {2**63 - 1})")
         values = sorted({dict(t).get(key.group(1), "") for (_, t, _), _ in self._matching(flux)})
         return [{"_value": (v, "string")} for v in values if v]
 

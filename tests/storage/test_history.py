@@ -9,7 +9,7 @@ with what comes back as protobuf messages: the schema of the live stream.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,7 +38,7 @@ ALL_KINDS = [int(k) for k in Kind]
 
 
 class History(msgspec.Struct):
-    stub: pb_grpc.MarketDataServiceStub
+    stub: pb_grpc.MarketDataServiceAsyncStub
     events: list[Event]
     storage: Storage
     service: HistoryService
@@ -100,7 +100,7 @@ async def history(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     await storage.stop()
 
 
-def protos(events: list[Event]) -> list[pb.MarketEvent]:
+def protos(events: Sequence[Event]) -> list[pb.MarketEvent]:
     return [codec.to_proto(e) for e in events]
 
 

@@ -75,7 +75,7 @@ def test_defaults_end_now_limit_capped_star_symbols() -> None:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[pb_grpc.MarketDataServiceStub, MemoryStore]]:
+async def served() -> AsyncIterator[tuple[pb_grpc.MarketDataServiceAsyncStub, MemoryStore]]:
     store = MemoryStore()
     service = HistoryService(HistoryReader(store), CATALOG, CONFIG, clock=lambda: NOW)
     async with serve_history(service) as stub:
@@ -83,7 +83,7 @@ async def served() -> AsyncIterator[tuple[pb_grpc.MarketDataServiceStub, MemoryS
 
 
 async def test_bad_request_over_grpc_is_invalid_argument(
-    served: tuple[pb_grpc.MarketDataServiceStub, MemoryStore],
+    served: tuple[pb_grpc.MarketDataServiceAsyncStub, MemoryStore],
 ) -> None:
     stub, _ = served
     with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -93,7 +93,7 @@ async def test_bad_request_over_grpc_is_invalid_argument(
 
 
 async def test_a_store_that_is_down_is_unavailable(
-    served: tuple[pb_grpc.MarketDataServiceStub, MemoryStore],
+    served: tuple[pb_grpc.MarketDataServiceAsyncStub, MemoryStore],
 ) -> None:
     stub, store = served
     store.down = True
@@ -104,7 +104,7 @@ async def test_a_store_that_is_down_is_unavailable(
 
 
 async def test_no_book_before_t_is_not_found_and_a_gap_is_data_loss(
-    served: tuple[pb_grpc.MarketDataServiceStub, MemoryStore],
+    served: tuple[pb_grpc.MarketDataServiceAsyncStub, MemoryStore],
 ) -> None:
     stub, store = served
     with pytest.raises(grpc.aio.AioRpcError) as info:
