@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TypeAlias
 
 import grpc
 
@@ -17,13 +18,12 @@ from raven.api.service import SERVICE
 from raven.v1 import market_data_pb2 as pb
 from raven.v1 import market_data_pb2_grpc as pb_grpc
 
-Stub = pb_grpc.MarketDataServiceAsyncStub
+Stub: TypeAlias = "pb_grpc.MarketDataServiceAsyncStub"  # exists in the .pyi only
 
 
 @contextlib.asynccontextmanager
-async def serve_history(
-    service: HistoryService,
-) -> AsyncIterator[pb_grpc.MarketDataServiceAsyncStub]:
+async def history_server(service: HistoryService) -> AsyncIterator[str]:
+    """Serve GetHistoricalData on a free loopback port; yields "127.0.0.1:port"."""
     server = grpc.aio.server()
     handler = grpc.method_handlers_generic_handler(
         SERVICE,
@@ -38,12 +38,21 @@ async def serve_history(
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield pb_grpc.MarketDataServiceStub(channel)
+        yield f"127.0.0.1:{port}"
     finally:
-        await channel.close()
         await server.stop(None)
+
+
+@contextlib.asynccontextmanager
+async def serve_history(service: HistoryService) -> AsyncIterator[Stub]:
+    """The same, with a client stub on a channel to it."""
+    async with history_server(service) as target:
+        channel = grpc.aio.insecure_channel(target)
+        try:
+            yield pb_grpc.MarketDataServiceStub(channel)
+        finally:
+            await channel.close()
 
 
 async def fetch(stub: Stub, request: pb.HistoricalDataRequest) -> list[pb.HistoricalDataResponse]:

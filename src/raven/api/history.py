@@ -58,7 +58,7 @@ def _symbols(request: pb.HistoricalDataRequest, known: frozenset[str] | None) ->
         raise HistoryRequestError("no symbols: name at least one symbol, or '*' for all")
     if "*" in request.symbols:
         if known is None:
-            raise HistoryRequestError("'*' needs the configured symbols; name the symbols")
+            raise HistoryRequestError("'*' works against a server (--target); name the symbols")
         return tuple(sorted(known))
     out: list[str] = []
     for symbol in request.symbols:
