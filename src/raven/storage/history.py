@@ -9,7 +9,10 @@
 - The key of an event is `(ts, source)`: `ts` is the unique storage time of a
   stored record (source 0); a built candle takes the ts of its last trade and
   a source number >= 1 fixed by the request, so keys are unique and a cursor
-  (the last key sent) resumes exactly after it.
+  (the last key sent) resumes exactly after it. Internally a key is the int
+  `ts << 32 | source`, which compares faster than a tuple.
+- Sources produce pages, and the merge works page by page: a heap step per
+  event in plain Python, an await only when a source's page runs out.
 - A cursor is opaque text: a version, the key and a fingerprint of the
   request it belongs to, so it can't be replayed against another query.
 
@@ -33,7 +36,9 @@ from raven.storage.replay import BookReplayer
 from raven.types import Kind
 
 Key = tuple[int, int]  # (ts, source)
-Keyed = tuple[Key, Event]
+Keyed = tuple[int, Event]  # (ts << SOURCE_BITS | source, event)
+SOURCE_BITS = 32
+SOURCE_MASK = (1 << SOURCE_BITS) - 1
 CURSOR_VERSION = 1
 PAGE_SIZE = 5000  # records per store read
 _cursor_decoder = msgspec.msgpack.Decoder(tuple[int, int, int, int])
@@ -90,22 +95,54 @@ def decode_cursor(text: str, fp: int) -> Key:
     return ts, source
 
 
-async def _merge(sources: Sequence[AsyncIterator[Keyed]]) -> AsyncIterator[Keyed]:
-    """K-way merge of sources that each yield in key order."""
-    heap: list[tuple[Key, int, Event]] = []
+def _key(key: Key) -> int:
+    return key[0] << SOURCE_BITS | key[1]
+
+
+def _unkey(key: int) -> Key:
+    return key >> SOURCE_BITS, key & SOURCE_MASK
+
+
+async def _merge(sources: Sequence[AsyncIterator[list[Keyed]]]) -> AsyncIterator[list[Keyed]]:
+    """K-way merge of sources whose pages are each in key order; yields chunks in key order."""
+    pages: list[list[Keyed]] = [[] for _ in sources]
+    pos = [0] * len(sources)
+    heap: list[tuple[int, int]] = []
     for i, source in enumerate(sources):
-        first = await anext(source, None)
-        if first is not None:
-            heap.append((first[0], i, first[1]))
+        page = await anext(source, None)
+        if page:
+            pages[i] = page
+            heap.append((page[0][0], i))
     heapq.heapify(heap)
+    out: list[Keyed] = []
     while heap:
-        key, i, event = heap[0]
-        yield key, event
+        if len(heap) == 1:  # one source left: pass its pages through
+            i = heap[0][1]
+            out.extend(pages[i][pos[i] :])
+            yield out
+            async for page in sources[i]:
+                yield page
+            return
+        i = heap[0][1]
+        page, p = pages[i], pos[i]
+        out.append(page[p])
+        p += 1
+        if p < len(page):
+            pos[i] = p
+            heapq.heapreplace(heap, (page[p][0], i))
+            continue
+        yield out
+        out = []
         following = await anext(sources[i], None)
+        while following is not None and not following:
+            following = await anext(sources[i], None)
         if following is None:
             heapq.heappop(heap)
         else:
-            heapq.heapreplace(heap, (following[0], i, following[1]))
+            pages[i], pos[i] = following, 0
+            heapq.heapreplace(heap, (following[0][0], i))
+    if out:
+        yield out
 
 
 class HistoryReader:
@@ -121,43 +158,46 @@ class HistoryReader:
         start: int,
         end: int,
         intervals: tuple[str, ...] = (),
-    ) -> AsyncIterator[tuple[int, Event]]:
+    ) -> AsyncIterator[list[tuple[int, Event]]]:
+        """Records of one table in ts order, a store page at a time."""
         while start < end:
             query = ReadQuery(table, plan.exchange, symbols, start, end, self.page_size, intervals)
             page = await self.store.read(query)
-            for ts, item in page:
-                assert not isinstance(item, BookCheckpoint)
-                yield ts, item
+            if page:
+                yield page  # type: ignore[misc]  # BookCheckpoint is never read this way
             if len(page) < self.page_size:
                 return
             start = page[-1][0] + 1
 
     async def _stored(
         self, table: Table, plan: HistoryPlan, symbols: tuple[str, ...], intervals: tuple[str, ...]
-    ) -> AsyncIterator[Keyed]:
+    ) -> AsyncIterator[list[Keyed]]:
         start = plan.start if plan.after is None else max(plan.start, plan.after[0] + 1)
-        async for ts, event in self._pages(table, plan, symbols, start, plan.end, intervals):
-            yield (ts, 0), event
+        async for page in self._pages(table, plan, symbols, start, plan.end, intervals):
+            yield [(ts << SOURCE_BITS, event) for ts, event in page]
 
     async def _built(
         self, plan: HistoryPlan, symbol: str, interval: str, source: int
-    ) -> AsyncIterator[Keyed]:
+    ) -> AsyncIterator[list[Keyed]]:
         # Bars need all their trades, so this reads from the range start even
         # when resuming; candles up to the cursor are dropped, not sent again.
-        after = plan.after or (-1, 0)
+        after = _key(plan.after) if plan.after else -1
         builder = CandleBuilder(interval, plan.end)
-        trades = self._pages(Table.TRADE, plan, (symbol,), plan.start, plan.end)
-        async for ts, trade in trades:
-            assert isinstance(trade, Trade)
-            done = builder.add(ts, trade)
-            if done is not None and (done[0], source) > after:
-                yield (done[0], source), done[1]
+        async for page in self._pages(Table.TRADE, plan, (symbol,), plan.start, plan.end):
+            out: list[Keyed] = []
+            for ts, trade in page:
+                assert isinstance(trade, Trade)
+                done = builder.add(ts, trade)
+                if done is not None and (key := done[0] << SOURCE_BITS | source) > after:
+                    out.append((key, done[1]))
+            if out:
+                yield out
         last = builder.finish()
-        if last is not None and (last[0], source) > after:
-            yield (last[0], source), last[1]
+        if last is not None and (key := last[0] << SOURCE_BITS | source) > after:
+            yield [(key, last[1])]
 
-    async def _sources(self, plan: HistoryPlan) -> list[AsyncIterator[Keyed]]:
-        sources: list[AsyncIterator[Keyed]] = []
+    async def _sources(self, plan: HistoryPlan) -> list[AsyncIterator[list[Keyed]]]:
+        sources: list[AsyncIterator[list[Keyed]]] = []
         for kind in plan.kinds:
             if kind is Kind.STATUS:  # feed-wide statuses (no symbol) concern every symbol
                 sources.append(self._stored(Table.STATUS, plan, (*plan.symbols, ""), ()))
@@ -180,12 +220,12 @@ class HistoryReader:
                         sources.append(self._built(plan, symbol, interval, source))
         return sources
 
-    async def events(self, plan: HistoryPlan) -> AsyncIterator[Keyed]:
-        """Every event of the plan after its cursor, in key order (no limit)."""
+    async def events(self, plan: HistoryPlan) -> AsyncIterator[list[Keyed]]:
+        """Every event of the plan after its cursor, in key order, in chunks (no limit)."""
         sources = await self._sources(plan)
         try:
-            async for keyed in _merge(sources):
-                yield keyed
+            async for chunk in _merge(sources):
+                yield chunk
         finally:
             for source in sources:
                 await source.aclose()  # type: ignore[attr-defined]
@@ -193,24 +233,28 @@ class HistoryReader:
     async def batches(
         self, plan: HistoryPlan, batch_size: int
     ) -> AsyncIterator[tuple[list[Event], str]]:
-        """Batches of at most `batch_size` events and the cursor after each ("" at the end)."""
-        pending: list[Event] = []
-        last: Key = (0, 0)
+        """Batches of at most `batch_size` events and the cursor after each ("" at the end).
+
+        A batch goes out once an event after it is known, so its cursor is
+        empty exactly when nothing follows.
+        """
+        buf: list[Keyed] = []
         count = 0
         stream = self.events(plan)
         try:
-            async for key, event in stream:
-                if count == plan.limit:
-                    yield pending, encode_cursor(last, plan.fingerprint)  # more follow
-                    return
-                if len(pending) == batch_size:
-                    yield pending, encode_cursor(last, plan.fingerprint)
-                    pending = []
-                pending.append(event)
-                last = key
-                count += 1
-            if pending:
-                yield pending, ""
+            async for chunk in stream:
+                buf += chunk
+                while len(buf) > (take := min(batch_size, plan.limit - count)):
+                    if take == 0:
+                        return  # the limit is reached and more follow: the last cursor says so
+                    batch, buf = buf[:take], buf[take:]
+                    count += take
+                    yield (
+                        [e for _, e in batch],
+                        encode_cursor(_unkey(batch[-1][0]), plan.fingerprint),
+                    )
+            if buf:
+                yield [e for _, e in buf], ""
         finally:
             await stream.aclose()  # type: ignore[attr-defined]
 
@@ -231,7 +275,8 @@ class HistoryReader:
         assert isinstance(item, BookSnapshot | BookCheckpoint)
         replayer.load(item)
         plan = HistoryPlan(exchange, (symbol,), (Kind.BOOK,), base[0] + 1, at + 1, 0, 0)
-        async for _, delta in self._pages(Table.BOOK_DELTA, plan, (symbol,), plan.start, plan.end):
-            assert isinstance(delta, BookDelta)
-            replayer.apply(delta)
+        async for page in self._pages(Table.BOOK_DELTA, plan, (symbol,), plan.start, plan.end):
+            for _, delta in page:
+                assert isinstance(delta, BookDelta)
+                replayer.apply(delta)
         return replayer.snapshot(depth)
