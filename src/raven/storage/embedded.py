@@ -68,6 +68,7 @@ class DuckDBStore:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="raven-duckdb-write")
         self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="raven-duckdb-read")
         self._closed = False
+        self._series: set[tuple[str, str, str]] | None = None  # stored candle series
 
     # --- threads ----------------------------------------------------------------
 
@@ -107,7 +108,10 @@ class DuckDBStore:
                     f'INSERT INTO "{spec.name}" ({spec.column_list}) '
                     f"SELECT {spec.column_list} FROM raven_batch b WHERE NOT EXISTS ("
                     f'SELECT 1 FROM "{spec.name}" t WHERE t.ts BETWEEN $lo AND $hi '
-                    "AND t.ts = b.ts AND t.exchange = b.exchange AND t.symbol = b.symbol)",
+                    "AND t.ts = b.ts AND t.exchange = b.exchange AND t.symbol = b.symbol) "
+                    # The anti-join shuffles rows; stored in ts order they compress
+                    # 2x better and each row group covers a narrow ts range.
+                    "ORDER BY b.ts",
                     {"lo": records[0][0], "hi": records[-1][0]},
                 )
                 con.unregister("raven_batch")
@@ -115,12 +119,18 @@ class DuckDBStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        if Table.CANDLE in groups and self._series is not None:
+            self._series.update(
+                (c.exchange, c.symbol, c.interval)  # type: ignore[union-attr]
+                for _, c in groups[Table.CANDLE]
+            )
 
     async def delete_before(self, ts: int) -> int:
         """Retention: delete every record older than `ts`; returns how many."""
         return await self._on(self._writer, self._delete_sync, ts)
 
     def _delete_sync(self, ts: int) -> int:
+        self._series = None  # some candle series may be gone now
         deleted = 0
         for spec in SPECS.values():
             row = self._con.execute(f'DELETE FROM "{spec.name}" WHERE ts < $1', [ts]).fetchone()
@@ -156,9 +166,19 @@ class DuckDBStore:
         return records[0] if records else None
 
     async def candle_intervals(self, exchange: str, symbol: str) -> frozenset[str]:
-        sql = 'SELECT DISTINCT "interval" FROM candle WHERE exchange = $1 AND symbol = $2'
-        arrow = await self._on(self._readers, self._read_sync, sql, [exchange, symbol])
-        return frozenset(arrow.column(0).to_pylist())
+        series = self._series
+        if series is None:
+            series = await self._on(self._writer, self._load_series)
+        return frozenset(i for ex, sym, i in series if ex == exchange and sym == symbol)
+
+    def _load_series(self) -> set[tuple[str, str, str]]:
+        """Read the stored candle series once; writes keep the set current from then on.
+        On the writer thread, so no write can fall between the read and the cache."""
+        if self._series is None:
+            sql = 'SELECT DISTINCT exchange, symbol, "interval" FROM candle'
+            arrow = self._read_sync(sql, [])
+            self._series = set(zip(*(c.to_pylist() for c in arrow.columns), strict=True))
+        return self._series
 
     async def last_ts(self) -> int:
         sql = " UNION ALL ".join(f'SELECT max(ts) AS ts FROM "{s.name}"' for s in SPECS.values())
