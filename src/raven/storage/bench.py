@@ -32,7 +32,7 @@ from raven.api.history import HistoryService
 from raven.api.service import SERVICE
 from raven.config import HistoryConfig, WriterConfig
 from raven.model import Event, Quote, Trade
-from raven.storage.base import Table
+from raven.storage.base import Record, Table
 from raven.storage.columns import SPECS
 from raven.storage.embedded import DuckDBStore
 from raven.storage.history import HistoryPlan, HistoryReader
@@ -44,6 +44,7 @@ from raven.v1 import market_data_pb2_grpc as pb_grpc
 EX = "binance_futures"
 T0 = 1_700_000_000_000_000_000
 BATCH = 5000
+QUIET = {"enable_progress_bar": False}
 
 
 def make_events(n: int, quotes: bool = True, seed: int = 1) -> list[Event]:
@@ -74,73 +75,70 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def compare_stores(n: int, executemany_rows: int, root: Path) -> None:
-    print(f"1. embedded store candidates ({n:,} trades, 11 columns)")
-    trades = [(t, e) for t, e in enumerate(make_events(n, quotes=False), start=1)]
+def duckdb_inserts(trades: list[Record], rows: list[tuple[Any, ...]], few: int, root: Path) -> None:
     spec = SPECS[Table.TRADE]
-    rows = [(ts, *(c.get(e) for c in spec.columns)) for ts, e in trades]
-
-    con = duckdb.connect(str(root / "executemany.duckdb"))
+    n = len(trades)
+    con = duckdb.connect(str(root / "executemany.duckdb"), config=QUIET)
     con.execute(spec.ddl())
-    placeholders = ", ".join("?" * len(rows[0]))
-    seconds, _ = timed(lambda: con.executemany(
-        f"INSERT INTO trade VALUES ({placeholders})", rows[:executemany_rows]
-    ))  # fmt: skip
-    rate("DuckDB executemany", executemany_rows, seconds)
+    marks = ", ".join("?" * len(rows[0]))
+    seconds, _ = timed(lambda: con.executemany(f"INSERT INTO trade VALUES ({marks})", rows[:few]))
+    rate("DuckDB executemany", few, seconds)
     con.close()
 
-    for label, name, sql in (
-        ("DuckDB Arrow batches of 5,000 (plain INSERT)", "plain.duckdb",
-         "INSERT INTO trade SELECT * FROM batch"),
-        ("DuckDB Arrow batches of 5,000 (Raven: idempotent)", "raven.duckdb", ""),
-    ):  # fmt: skip
-        path = root / name
-        if sql:
-            con = duckdb.connect(str(path))
-            con.execute(spec.ddl())
+    path = root / "plain.duckdb"
+    con = duckdb.connect(str(path), config=QUIET)
+    con.execute(spec.ddl())
 
-            def plain(con: duckdb.DuckDBPyConnection = con, sql: str = sql) -> None:
-                for i in range(0, n, BATCH):
-                    con.register("batch", spec.to_arrow(trades[i : i + BATCH]))
-                    con.execute(sql)
-                con.close()
+    def plain() -> None:
+        for i in range(0, n, BATCH):
+            con.register("batch", spec.to_arrow(trades[i : i + BATCH]))
+            con.execute("INSERT INTO trade SELECT * FROM batch")
+        con.close()
 
-            seconds, _ = timed(plain)
-        else:
-            store = DuckDBStore(path)
+    seconds, _ = timed(plain)
+    rate("DuckDB Arrow batches of 5,000 (plain INSERT)", n, seconds, size(path))
 
-            async def idempotent(store: DuckDBStore = store) -> None:
-                for i in range(0, n, BATCH):
-                    await store.write(trades[i : i + BATCH])
-                await store.close()
+    path = root / "raven.duckdb"
+    store = DuckDBStore(path)
 
-            seconds, _ = timed(lambda: asyncio.run(idempotent()))
-        rate(label, n, seconds, f"  file {path.stat().st_size / 1e6:.1f} MB")
+    async def idempotent() -> None:
+        for i in range(0, n, BATCH):
+            await store.write(trades[i : i + BATCH])
+        await store.close()
 
-    sqlite_path = root / "wal.sqlite"
-    db = sqlite3.connect(sqlite_path)
+    seconds, _ = timed(lambda: asyncio.run(idempotent()))
+    rate("DuckDB Arrow batches of 5,000 (Raven: idempotent)", n, seconds, size(path))
+
+
+def sqlite_inserts(rows: list[tuple[Any, ...]], root: Path) -> sqlite3.Connection:
+    spec = SPECS[Table.TRADE]
+    path = root / "wal.sqlite"
+    db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    cols = ", ".join(["ts INTEGER"] + [f"{c.name} {'TEXT' if c.sql == 'VARCHAR' else 'INTEGER'}"
-                                       for c in spec.columns])  # fmt: skip
-    db.execute(f"CREATE TABLE trade ({cols})")
+    types = [f"{c.name} {'TEXT' if c.sql == 'VARCHAR' else 'INTEGER'}" for c in spec.columns]
+    db.execute(f"CREATE TABLE trade ({', '.join(['ts INTEGER', *types])})")
     db.execute("CREATE INDEX trade_ts ON trade (ts)")
+    marks = ", ".join("?" * len(rows[0]))
 
-    def sqlite_insert() -> None:
-        for i in range(0, n, BATCH):
+    def insert() -> None:
+        for i in range(0, len(rows), BATCH):
             with db:
-                db.executemany(f"INSERT INTO trade VALUES ({placeholders})", rows[i : i + BATCH])
+                db.executemany(f"INSERT INTO trade VALUES ({marks})", rows[i : i + BATCH])
 
-    seconds, _ = timed(sqlite_insert)
-    rate("SQLite WAL, executemany batches of 5,000, 1 index", n, seconds,
-         f"  file {sqlite_path.stat().st_size / 1e6:.1f} MB")  # fmt: skip
+    seconds, _ = timed(insert)
+    rate("SQLite WAL, executemany batches of 5,000, 1 index", len(rows), seconds, size(path))
+    return db
 
+
+def scans(n: int, db: sqlite3.Connection, root: Path) -> None:
+    spec = SPECS[Table.TRADE]
     lo, hi = n // 10, n // 10 + int(n * 0.8)
-    con = duckdb.connect(str(root / "plain.duckdb"), read_only=True)
     q = f"SELECT * FROM trade WHERE ts >= {lo} AND ts < {hi} ORDER BY ts"
+    con = duckdb.connect(str(root / "plain.duckdb"), read_only=True, config=QUIET)
     seconds, table = timed(lambda: con.sql(q).to_arrow_table())
     rate("scan 80 %: DuckDB as Arrow", table.num_rows, seconds)
-    seconds, got = timed(lambda: con.execute(q).fetchall())
+    seconds, got = timed(lambda: con.sql(q).fetchall())
     rate("scan 80 %: DuckDB as Python tuples", len(got), seconds)
     seconds, got = timed(lambda: spec.from_arrow(con.sql(q).to_arrow_table()))
     rate("scan 80 %: DuckDB as Raven events (Arrow -> structs)", len(got), seconds)
@@ -150,11 +148,23 @@ def compare_stores(n: int, executemany_rows: int, root: Path) -> None:
     db.close()
 
 
-async def writer_rate(n: int, root: Path) -> Path:
-    print(f"2. Raven's writer into the embedded store ({n:,} events, half trades half quotes)")
-    path = root / "writer.duckdb"
+def compare_stores(n: int, executemany_rows: int, root: Path) -> None:
+    print(f"1. embedded store candidates ({n:,} trades, 11 columns)")
+    trades: list[Record] = list(enumerate(make_events(n, quotes=False), start=1))
+    spec = SPECS[Table.TRADE]
+    rows = [(ts, *(c.get(e) for c in spec.columns)) for ts, e in trades]
+    duckdb_inserts(trades, rows, executemany_rows, root)
+    scans(n, sqlite_inserts(rows, root), root)
+
+
+def size(path: Path) -> str:
+    return f"  file {path.stat().st_size / 1e6:.1f} MB"
+
+
+async def writer_rate(n: int, root: Path, max_buffer: int) -> Path:
+    path = root / f"writer-{max_buffer}.duckdb"
     store = DuckDBStore(path)
-    config = WriterConfig(spool_dir=str(root), stop_timeout_s=600)  # the defaults otherwise
+    config = WriterConfig(spool_dir=str(root), max_buffer_events=max_buffer, stop_timeout_s=600)
     writer = StoreWriter(store, config, root)
     recorder = StorageRecorder([writer])
     await recorder.start()
@@ -170,8 +180,8 @@ async def writer_rate(n: int, root: Path) -> Path:
     await recorder.stop()  # returns when the writer has written everything
     seconds = time.perf_counter() - start
     await store.close()
-    rate("recorded -> on disk (end to end)", n, seconds, f"  spilled {writer.spilled:,}")
-    print(f"  {'record() cost on the event loop':<52} {loop_time / n * 1e6:>12.2f} µs/event")
+    label = f"recorded -> on disk, buffer {max_buffer:,}"
+    rate(label, n, seconds, f"  spooled {writer.spilled:,}, record() {loop_time / n * 1e6:.2f} µs")
     return path
 
 
@@ -220,7 +230,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="raven-bench-") as tmp:
         root = Path(tmp)
         compare_stores(args.rows, args.executemany_rows, root)
-        path = asyncio.run(writer_rate(args.events, root))
+        print(f"2. Raven's writer into the embedded store ({args.events:,} events, as fast as "
+              "record() takes them: trades and quotes)")  # fmt: skip
+        path = asyncio.run(writer_rate(args.events, root, max_buffer=args.events))
+        asyncio.run(writer_rate(args.events, root, max_buffer=WriterConfig().max_buffer_events))
         asyncio.run(history_rate(path, args.events))
 
 

@@ -57,7 +57,10 @@ class DuckDBStore:
             raise StoreError(f"no embedded store at {self.path}", retryable=False)
         try:
             self._con = duckdb.connect(
-                str(self.path), read_only=read_only, config={"memory_limit": memory_limit}
+                str(self.path),
+                read_only=read_only,
+                # No progress bar on stderr from a server's long queries.
+                config={"memory_limit": memory_limit, "enable_progress_bar": False},
             )
         except duckdb.Error as exc:
             # Typically: another process has the file open for writing.
