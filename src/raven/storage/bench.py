@@ -44,7 +44,6 @@ from raven.v1 import market_data_pb2_grpc as pb_grpc
 EX = "binance_futures"
 T0 = 1_700_000_000_000_000_000
 BATCH = 5000
-QUIET = {"enable_progress_bar": False}
 
 
 def make_events(n: int, quotes: bool = True, seed: int = 1) -> list[Event]:
@@ -69,6 +68,11 @@ def rate(label: str, rows: int, seconds: float, extra: str = "") -> None:
     print(f"  {label:<52} {rows / seconds:>12,.0f} rows/s  ({rows:,} in {seconds:.2f} s){extra}")
 
 
+def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     result = fn()
@@ -78,7 +82,7 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 def duckdb_inserts(trades: list[Record], rows: list[tuple[Any, ...]], few: int, root: Path) -> None:
     spec = SPECS[Table.TRADE]
     n = len(trades)
-    con = duckdb.connect(str(root / "executemany.duckdb"), config=QUIET)
+    con = quiet(duckdb.connect(str(root / "executemany.duckdb")))
     con.execute(spec.ddl())
     marks = ", ".join("?" * len(rows[0]))
     seconds, _ = timed(lambda: con.executemany(f"INSERT INTO trade VALUES ({marks})", rows[:few]))
@@ -86,7 +90,7 @@ def duckdb_inserts(trades: list[Record], rows: list[tuple[Any, ...]], few: int, 
     con.close()
 
     path = root / "plain.duckdb"
-    con = duckdb.connect(str(path), config=QUIET)
+    con = quiet(duckdb.connect(str(path)))
     con.execute(spec.ddl())
 
     def plain() -> None:
@@ -135,7 +139,7 @@ def scans(n: int, db: sqlite3.Connection, root: Path) -> None:
     spec = SPECS[Table.TRADE]
     lo, hi = n // 10, n // 10 + int(n * 0.8)
     q = f"SELECT * FROM trade WHERE ts >= {lo} AND ts < {hi} ORDER BY ts"
-    con = duckdb.connect(str(root / "plain.duckdb"), read_only=True, config=QUIET)
+    con = quiet(duckdb.connect(str(root / "plain.duckdb"), read_only=True))
     seconds, table = timed(lambda: con.sql(q).to_arrow_table())
     rate("scan 80 %: DuckDB as Arrow", table.num_rows, seconds)
     seconds, got = timed(lambda: con.sql(q).fetchall())

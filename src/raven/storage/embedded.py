@@ -57,14 +57,13 @@ class DuckDBStore:
             raise StoreError(f"no embedded store at {self.path}", retryable=False)
         try:
             self._con = duckdb.connect(
-                str(self.path),
-                read_only=read_only,
-                # No progress bar on stderr from a server's long queries.
-                config={"memory_limit": memory_limit, "enable_progress_bar": False},
+                str(self.path), read_only=read_only, config={"memory_limit": memory_limit}
             )
         except duckdb.Error as exc:
             # Typically: another process has the file open for writing.
             raise StoreError(f"cannot open {self.path}: {exc}", retryable=False) from None
+        # No progress bar on stderr from a server's long queries (cursors inherit it).
+        self._con.execute("SET enable_progress_bar = false")
         if not read_only:
             for spec in SPECS.values():
                 self._con.execute(spec.ddl())
