@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -58,6 +59,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
   log-enabled = false
+  auth-enabled = {auth}
   write-tracing = false
   pprof-enabled = false
 
@@ -79,7 +81,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 
 
 class InfluxServer:
-    def __init__(self, binary: str, root: Path) -> None:
+    def __init__(self, binary: str, root: Path, auth: bool = False) -> None:
         self.binary = binary
         self.root = root
         self.http_port = free_port()
@@ -88,7 +90,12 @@ class InfluxServer:
         self.config_path = root / "influxdb.conf"
         self.log_path = root / "influxd.log"
         self.config_path.write_text(
-            CONFIG.format(root=root, rpc_port=self.rpc_port, http_port=self.http_port)
+            CONFIG.format(
+                root=root,
+                rpc_port=self.rpc_port,
+                http_port=self.http_port,
+                auth="true" if auth else "false",
+            )
         )
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -110,6 +117,13 @@ class InfluxServer:
                 self.stop()
                 raise RuntimeError(f"influxd did not answer /ping in {START_TIMEOUT_S} s")
             time.sleep(0.05)
+
+    def query(self, q: str) -> bytes:
+        """Run an InfluxQL statement over HTTP (e.g. create the first admin user)."""
+        data = urllib.parse.urlencode({"q": q}).encode()
+        with urllib.request.urlopen(self.url + "/query", data=data, timeout=10) as response:
+            body: bytes = response.read()
+            return body
 
     def answers(self) -> bool:
         try:

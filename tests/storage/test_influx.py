@@ -15,7 +15,7 @@ from raven.storage.base import ReadQuery, Record, StoreError, Table, table_of
 from raven.storage.influx import InfluxStore
 from tests.storage.conftest import influx_config
 from tests.storage.events import EX, Market
-from tests.storage.influxd import InfluxServer, free_port
+from tests.storage.influxd import InfluxServer, free_port, require_influxd
 
 ALL = ("BTCUSDT", "ETHUSDT", "")
 
@@ -102,3 +102,27 @@ async def test_a_server_that_is_not_there_is_a_retryable_error() -> None:
     with pytest.raises(StoreError):
         await store.ping()
     await store.close()
+
+
+async def test_user_and_password_when_influxdb_requires_them(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    server = InfluxServer(require_influxd(), tmp_path_factory.mktemp("influxd-auth"), auth=True)
+    await asyncio.to_thread(server.start)
+    try:
+        # With auth on and no users yet, InfluxDB 1.x lets the first admin be created.
+        await asyncio.to_thread(
+            server.query, "CREATE USER \"raven\" WITH PASSWORD 's3cret' WITH ALL PRIVILEGES"
+        )
+        anonymous = InfluxStore(influx_config(server))
+        with pytest.raises(StoreError, match="HTTP 401") as info:
+            await anonymous.write(records(5))
+        assert info.value.retryable  # fix the credentials; Raven keeps the events meanwhile
+        await anonymous.close()
+        store = InfluxStore(influx_config(server, username="raven", password="s3cret"))
+        recs = records(50)
+        await store.write(recs)
+        assert await read_all(store, Table.TRADE) == of(recs, Table.TRADE)
+        await store.close()
+    finally:
+        await asyncio.to_thread(server.stop)

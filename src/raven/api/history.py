@@ -18,7 +18,7 @@ event still carries its exchange time). `end_time_ns = 0` means now.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -209,7 +209,7 @@ class HistoryService:
         except BookGapError as exc:
             await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
 
-    async def responses(self, plan: HistoryPlan) -> AsyncIterator[pb.HistoricalDataResponse]:
+    async def responses(self, plan: HistoryPlan) -> AsyncGenerator[pb.HistoricalDataResponse, None]:
         """The response messages of a plan (also used by `raven history --db`)."""
         if plan.book_at and plan.after is None:
             books = [

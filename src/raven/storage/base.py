@@ -64,12 +64,6 @@ class BookCheckpoint(msgspec.Struct, frozen=True, gc=False):
             s.depth,
         )  # fmt: skip
 
-    def snapshot(self) -> BookSnapshot:
-        return BookSnapshot(
-            self.exchange, self.symbol, self.bids, self.asks, self.update_id,
-            self.exchange_time, self.receive_time, self.depth,
-        )  # fmt: skip
-
 
 Item: TypeAlias = Event | BookCheckpoint
 Record: TypeAlias = tuple[int, Item]  # (ts, item); ts unique per recorder, see the docstring

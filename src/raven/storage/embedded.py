@@ -171,7 +171,8 @@ class DuckDBStore:
         series = self._series
         if series is None:
             series = await self._on(self._writer, self._load_series)
-        return frozenset(i for ex, sym, i in series if ex == exchange and sym == symbol)
+        # list(): a copy taken under the GIL, as the writer thread may add to the set.
+        return frozenset(i for ex, sym, i in list(series) if ex == exchange and sym == symbol)
 
     def _load_series(self) -> set[tuple[str, str, str]]:
         """Read the stored candle series once; writes keep the set current from then on.

@@ -16,11 +16,12 @@ shows how far through the time range the export is.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TextIO
@@ -194,13 +195,14 @@ class TableSink:
 
 # --- reading ---------------------------------------------------------------------------
 
-Call = Callable[[pb.HistoricalDataRequest], AsyncIterator[pb.HistoricalDataResponse]]
+Responses = AsyncGenerator[pb.HistoricalDataResponse, None]
+Call = Callable[[pb.HistoricalDataRequest], Responses]
 
 
 def grpc_call(channel: grpc.aio.Channel) -> Call:
     stub: pb_grpc.MarketDataServiceAsyncStub = pb_grpc.MarketDataServiceStub(channel)
 
-    async def call(request: pb.HistoricalDataRequest) -> AsyncIterator[pb.HistoricalDataResponse]:
+    async def call(request: pb.HistoricalDataRequest) -> Responses:
         async for response in stub.GetHistoricalData(request):
             yield response
 
@@ -214,15 +216,16 @@ async def follow(
     sent = 0
     while True:
         cursor = ""
-        async for response in call(request):
-            events = [e for e in map(codec.from_proto, response.events) if e is not None]
-            if limit:
-                events = events[: limit - sent]
-            sent += len(events)
-            yield events
-            cursor = response.next_cursor
-            if limit and sent >= limit:
-                return
+        async with contextlib.aclosing(call(request)) as responses:  # ends the call early
+            async for response in responses:
+                events = [e for e in map(codec.from_proto, response.events) if e is not None]
+                if limit:
+                    events = events[: limit - sent]
+                sent += len(events)
+                yield events
+                cursor = response.next_cursor
+                if limit and sent >= limit:
+                    return
         if not cursor:
             return
         request.cursor = cursor

@@ -26,6 +26,7 @@ from raven.storage.export import (
     CsvSink,
     Export,
     ParquetSink,
+    Responses,
     Sink,
     TableSink,
     follow,
@@ -70,7 +71,7 @@ async def open_source(args: argparse.Namespace) -> AsyncIterator[Call]:
         ) from None
     service = HistoryService(HistoryReader(store), None, config.history)
 
-    def call(request: pb.HistoricalDataRequest) -> AsyncIterator[pb.HistoricalDataResponse]:
+    def call(request: pb.HistoricalDataRequest) -> Responses:
         return service.responses(service.plan(request))
 
     try:

@@ -56,6 +56,8 @@ from raven.storage.spool import Spool
 
 log = logging.getLogger("raven.storage")
 
+LAST_TS_TIMEOUT_S = 3.0  # for reading a store's newest ts at start
+
 
 class WriterStats(msgspec.Struct, frozen=True):
     """A writer's counters at one moment, for the metrics layer (`StoreWriter.stats()`)."""
@@ -409,9 +411,14 @@ class StorageRecorder:
             await writer.start()
             last = writer.spool.last_ts
             try:
-                last = max(last, await writer.store.last_ts())
-            except StoreError as exc:
-                log.warning("store %s: cannot read its last time (%s)", writer.name, exc)
+                # Only a guard against a clock that went back across a restart:
+                # don't let a store that doesn't answer hold up the start.
+                async with asyncio.timeout(LAST_TS_TIMEOUT_S):
+                    last = max(last, await writer.store.last_ts())
+            except (StoreError, TimeoutError) as exc:
+                log.warning(
+                    "store %s: cannot read its last time (%s)", writer.name, exc or "timeout"
+                )
             self.last_ts = max(self.last_ts, last)
 
     async def stop(self) -> None:
