@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from raven.config import HistoryConfig, config_from_dict
+from raven.model import Trade
 from raven.storage.base import ReadQuery, Record, StoreError, Table, table_of
 from raven.storage.embedded import DuckDBStore
 from raven.storage.runtime import Storage
+from raven.types import Side
 from tests.helpers import wait_until
 from tests.storage.events import EX, Market
 
@@ -125,3 +127,16 @@ async def test_retention_deletes_old_history_while_writes_go_on(tmp_path: Path) 
     assert storage.retention_deleted == len(old)
     assert sorted(item.receive_time for _, item in kept) == [e.receive_time for e in new]
     await storage.stop()
+
+
+async def test_a_record_that_does_not_fit_its_columns_is_refused_for_good(
+    duck: DuckDBStore,
+) -> None:
+    good = records(20)
+    bad = Trade(EX, "BTCUSDT", 1.5, "1", Side.BUY, 1, 2, 3)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="trade") as info:
+        await duck.write([*good, (good[-1][0] + 1, bad)])
+    assert not info.value.retryable  # the writer sets it aside instead of retrying forever
+    assert await duck.count(Table.TRADE) == 0  # nothing of the batch was stored
+    await duck.write(good)
+    assert await read_all(duck, Table.TRADE) == of(good, Table.TRADE)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+import pyarrow as pa
 
 from raven.storage.base import ReadQuery, Record, StoreError, Table, table_of
 from raven.storage.columns import SPECS
@@ -105,7 +106,12 @@ class DuckDBStore:
         try:
             for table, records in groups.items():
                 spec = SPECS[table]
-                con.register("raven_batch", spec.to_arrow(records))
+                try:
+                    arrow = spec.to_arrow(records)
+                except (pa.ArrowException, TypeError, ValueError) as exc:
+                    # A record whose values don't fit its columns: retrying can't help.
+                    raise StoreError(f"{spec.name}: {exc}", retryable=False) from exc
+                con.register("raven_batch", arrow)
                 con.execute(
                     f'INSERT INTO "{spec.name}" ({spec.column_list}) '
                     f"SELECT {spec.column_list} FROM raven_batch b WHERE NOT EXISTS ("

@@ -109,8 +109,8 @@ class InfluxStore:
     async def write(self, batch: Sequence[Record]) -> None:
         try:
             bodies = list(self.encoder.bodies(batch, self.config.max_body_bytes))
-        except ValueError as exc:  # a tag line protocol can't carry
-            raise StoreError(str(exc), retryable=False) from None
+        except (ValueError, TypeError, AttributeError) as exc:  # e.g. a tag it can't carry
+            raise StoreError(f"{self.name}: {exc}", retryable=False) from None
         if not self.v2 and not self._database_ready:
             await self._query_v1(f"CREATE DATABASE {influxql.ident(self.config.database)}")
             self._database_ready = True

@@ -43,6 +43,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from pathlib import Path
 from typing import Any
 
@@ -157,11 +158,20 @@ class StoreWriter:
         spills = self._spills
         spills.append(self._io.submit(self.spool.append, chunk))
         while spills and spills[0].done():
-            spills.popleft().result()
+            self._spilled(spills.popleft())
         if len(spills) * self._batch > self._max_buffer:
             # The disk is a whole buffer behind the feed: wait for it here
             # (backpressure) instead of holding an unbounded backlog in memory.
-            spills.popleft().result()
+            done = spills.popleft()
+            futures_wait([done])
+            self._spilled(done)
+
+    def _spilled(self, future: Future[None]) -> None:
+        """Disk errors are handled inside the spool; anything else is a bug, reported
+        here so that record() never raises into the pipeline."""
+        exc = future.exception()
+        if exc is not None:
+            log.error("store %s: spooling failed", self.name, exc_info=exc)
 
     @property
     def pending(self) -> int:
@@ -262,8 +272,8 @@ class StoreWriter:
         """Write the oldest batch; True when the store took it (or rejected it for good)."""
         try:
             batch = await self._peek()
-        except OSError as exc:
-            log.error("store %s: cannot read the spool %s: %s", self.name, self.spool.path, exc)
+        except Exception:  # a disk error, or a spool this version can't read: keep it, say so
+            log.exception("store %s: cannot read the spool %s", self.name, self.spool.path)
             await self._sleep(self.config.retry_delay_s)
             return False
         if batch[0][0] == self._failed_head:
