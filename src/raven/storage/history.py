@@ -105,14 +105,22 @@ def _unkey(key: int) -> Key:
     return key >> SOURCE_BITS, key & SOURCE_MASK
 
 
+async def _next_page(source: AsyncIterator[list[Keyed]]) -> list[Keyed] | None:
+    """The source's next non-empty page; None at its end."""
+    async for page in source:
+        if page:
+            return page
+    return None
+
+
 async def _merge(sources: Sequence[AsyncIterator[list[Keyed]]]) -> AsyncIterator[list[Keyed]]:
     """K-way merge of sources whose pages are each in key order; yields chunks in key order."""
     pages: list[list[Keyed]] = [[] for _ in sources]
     pos = [0] * len(sources)
     heap: list[tuple[int, int]] = []
     for i, source in enumerate(sources):
-        page = await anext(source, None)
-        if page:
+        page = await _next_page(source)
+        if page is not None:
             pages[i] = page
             heap.append((page[0][0], i))
     heapq.heapify(heap)
@@ -135,9 +143,7 @@ async def _merge(sources: Sequence[AsyncIterator[list[Keyed]]]) -> AsyncIterator
             continue
         yield out
         out = []
-        following = await anext(sources[i], None)
-        while following is not None and not following:
-            following = await anext(sources[i], None)
+        following = await _next_page(sources[i])
         if following is None:
             heapq.heappop(heap)
         else:
