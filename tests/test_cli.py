@@ -91,6 +91,7 @@ def test_a_port_in_use_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
         path = tmp_path / "raven.toml"
         path.write_text(
             f"[server]\nport = {port}\n[monitoring]\nmetrics_port = 0\nhealth_check_port = 0\n"
+            '[database]\nbackend = "none"\n'
         )
         assert main(["serve", "--config", str(path)]) == 2
     line = one_error_line(capsys.readouterr().err, "serve")

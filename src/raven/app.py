@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
+from raven.api.history import HistoryService
 from raven.api.requests import Catalog
 from raven.api.server import GrpcServer
 from raven.api.service import MarketDataService
@@ -24,10 +25,26 @@ from raven.core.citadel import Citadel
 from raven.core.pipeline import Pipeline
 from raven.core.state import MarketState
 from raven.core.views import BookViews
+from raven.model import BookSnapshot
 from raven.ops import tracing
 from raven.ops.wiring import Operations
+from raven.storage import Storage
 
 log = logging.getLogger("raven.app")
+
+
+class StateBooks:
+    """The storage layer's view of the live books: a symbol's full canonical book,
+    only while it is live and was loaded from a full snapshot."""
+
+    def __init__(self, state: MarketState) -> None:
+        self.state = state
+
+    def book_snapshot(self, exchange: str, symbol: str) -> BookSnapshot | None:
+        record = self.state.get(exchange, symbol)
+        if record is None or not (record.book_live and record.book_full):
+            return None
+        return record.book_snapshot(0)
 
 
 class RavenApp:
@@ -57,7 +74,16 @@ class RavenApp:
         self.registry = StreamRegistry(
             self.bus, self.state, self.views, self.catalog, config.server.queue_size
         )
-        self.service = MarketDataService(config.server, self.registry)
+        # History: None when [database] backend = "none". Built once the catalog is known.
+        self.storage = Storage.from_config(
+            config.database, config.history, catalog=self.catalog.symbols,
+            book_source=StateBooks(self.state),
+        )  # fmt: skip
+        history = None
+        if self.storage is not None:
+            self.pipeline.recorder = self.storage.recorder
+            history = HistoryService(self.storage.reader, self.catalog.symbols, config.history)
+        self.service = MarketDataService(config.server, self.registry, history=history)
         interceptors = [] if self.tracing is None else [self.tracing.server_interceptor()]
         self.grpc = GrpcServer(config.server, self.service, interceptors=interceptors)
         self.ops = Operations(self)  # metrics, health, /metrics /health /ready
@@ -88,11 +114,19 @@ class RavenApp:
         return str(instrument.tick_size), str(instrument.step_size)
 
     async def start(self) -> None:
-        await self.grpc.start()
+        """Storage first (it writes any old spool), then gRPC and ops, then the feeds.
+        A part that fails to start stops the parts already started."""
+        started: list[Callable[[], Awaitable[None]]] = []
         try:
+            if self.storage is not None:
+                await self.storage.start()
+                started.append(self.storage.stop)
+            await self.grpc.start()
+            started.append(lambda: self.grpc.stop(0))
             await self.ops.start()
         except BaseException:
-            await self.grpc.stop(0)
+            for stop in reversed(started):
+                await stop()
             raise
         for connector in self.connectors:
             task = asyncio.create_task(connector.run(), name=f"connector-{connector.name}")
@@ -109,6 +143,8 @@ class RavenApp:
                 await task
         self._tasks.clear()
         await self.views.close()
+        if self.storage is not None:
+            await self.storage.stop()  # writes what it can, spools the rest
         if self.tracing is not None:
             self.tracing.shutdown()
 

@@ -1,4 +1,4 @@
-"""The `raven` command line: serve, sim, tail, demo.
+"""The `raven` command line: serve, sim, tail, demo, history.
 
 Every subcommand explains its options in `--help`. Errors a user can fix
 (a missing config file, a bad key, a port in use) are one line, not a
@@ -22,6 +22,7 @@ import msgspec
 from raven import __version__
 from raven.config import ConfigError, RavenConfig, config_from_dict, load_config
 from raven.logs import setup_logging
+from raven.storage.base import StoreError
 from raven.types import Kind
 
 log = logging.getLogger("raven.cli")
@@ -110,7 +111,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
     demo.add_argument("--rate", type=float, default=40.0, help="simulated events per second")
+    _add_history_parser(commands)
     return parser
+
+
+def _add_history_parser(commands: Any) -> None:
+    history = commands.add_parser(
+        "history",
+        help="query stored history: print a table or write CSV / Parquet",
+        description="Stored events between two times, in time order (GetHistoricalData). "
+        "Reads from a running server (--target, the default) or straight from the "
+        "embedded store file (--db, when no server has it open).",
+    )
+    add = history.add_argument
+    add("--symbols", type=_csv, required=True, help="comma-separated symbols ('*': all)")
+    add("--kinds", type=_csv, default=["trade"],
+        help="comma-separated kinds: trade, quote, book, candle, funding, liquidation, status "
+        "(default trade)")  # fmt: skip
+    add("--start", help="ISO 8601 time (UTC unless an offset is given) or ns")
+    add("--end", help="ISO 8601 time or ns (default: now)")
+    add("--last", default="1h", help="without --start: this long before --end (default 1h)")
+    add("--intervals", type=_csv, default=[],
+        help="candle intervals, e.g. 1m,15m (built from trades when not stored)")  # fmt: skip
+    history.add_argument("--book-at", help="also the order book as it stood at this time")
+    history.add_argument("--depth", type=int, default=20, help="book levels per side (0: all)")
+    history.add_argument("--limit", type=int, default=0, help="at most this many events")
+    history.add_argument("--exchange", default="binance_futures", help="exchange name")
+    source = history.add_mutually_exclusive_group()
+    source.add_argument("--target", default="localhost:50051", help="server host:port")
+    source.add_argument("--db", metavar="FILE", help="read this embedded store file directly")
+    out = history.add_mutually_exclusive_group()
+    out.add_argument("--csv", metavar="FILE", help="write CSV to FILE")
+    out.add_argument("--parquet", metavar="FILE", help="write Parquet to FILE")
+    history.add_argument("--config", metavar="FILE",
+                         help="config for --db ([history] limits); default: built-in")  # fmt: skip
 
 
 def _config(path: str | None) -> RavenConfig:
@@ -222,11 +256,32 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(args.duration, args.rate)
 
 
+def cmd_history(args: argparse.Namespace) -> None:
+    from raven.storage.history_cli import run_history
+
+    async def history(stop: asyncio.Event) -> None:
+        task = asyncio.create_task(run_history(args))
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            raise UsageError("interrupted") from None
+        except RuntimeError as exc:  # a server or store error, already worded for people
+            raise UsageError(str(exc)) from None
+
+    _run(history)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "serve": cmd_serve,
     "sim": cmd_sim,
     "tail": cmd_tail,
     "demo": cmd_demo,
+    "history": cmd_history,
 }
 
 
@@ -246,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         setup_logging()
         COMMANDS[args.command](args)
-    except (ConfigError, UsageError, ValueError) as exc:
+    except (ConfigError, UsageError, StoreError, ValueError) as exc:
         print(f"raven {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -143,9 +143,69 @@ class MonitoringConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_onl
     health_interval_s: PositiveFloat = 1.0
 
 
+class EmbeddedStoreConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[database.embedded]: the DuckDB file at [database] path."""
+
+    retention_days: NonNegativeFloat = 30.0  # delete history older than this; 0: keep all
+    retention_check_interval_s: PositiveFloat = 3600.0  # how often old rows are deleted
+    memory_limit: str = "1GB"  # DuckDB's own cap on the memory it uses for queries
+
+
+class InfluxDBConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[database.influxdb]: line protocol over HTTP, 1.x or 2.x API."""
+
+    url: str = "http://127.0.0.1:8086"
+    api: Literal["v1", "v2"] = "v1"
+    database: str = "raven"  # v1: created when missing
+    username: str = ""  # v1, optional
+    password: str = ""  # v1; better set RAVEN__DATABASE__INFLUXDB__PASSWORD
+    org: str = ""  # v2; the token comes from $INFLUX_TOKEN
+    bucket: str = "raven"  # v2: must exist
+    timeout_s: PositiveFloat = 10.0  # per HTTP request
+    float_fields: bool = (
+        True  # also write prices/quantities as floats (<name>_float) for dashboards
+    )
+    max_body_bytes: PositiveInt = 4 * 1024 * 1024  # split larger batches into several requests
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url {self.url!r} must start with http:// or https://")
+
+
+class WriterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[database.writer]: batching, buffering and the circuit breaker, per store."""
+
+    batch_size: PositiveInt = 5000  # records per write
+    flush_interval_s: PositiveFloat = 1.0  # write a partial batch after this long
+    max_buffer_events: PositiveInt = 200_000  # in memory per store; older ones spill to the spool
+    spool_dir: str = "data/spool"  # one <store>.spool file per store
+    spool_fsync: bool = False  # fsync spool writes: survive power loss, at a latency cost
+    failure_threshold: PositiveInt = 3  # failed writes in a row that open the breaker
+    probe_interval_s: PositiveFloat = 5.0  # while open, one probe write this often
+    retry_delay_s: NonNegativeFloat = 0.5  # pause after a failure while the breaker is closed
+    write_timeout_s: PositiveFloat = 30.0  # a write taking longer counts as failed
+    stop_timeout_s: NonNegativeFloat = 10.0  # at shutdown, write for this long, spool the rest
+
+    def __post_init__(self) -> None:
+        if self.max_buffer_events < self.batch_size:
+            raise ValueError("max_buffer_events must be at least batch_size")
+
+
 class DatabaseConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     backend: Literal["embedded", "influxdb", "both", "none"] = "embedded"
     path: str = "data/raven.duckdb"
+    embedded: EmbeddedStoreConfig = EmbeddedStoreConfig()
+    influxdb: InfluxDBConfig = InfluxDBConfig()
+    writer: WriterConfig = WriterConfig()
+
+
+class HistoryConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """[history]: GetHistoricalData limits and the book checkpoints it rebuilds from."""
+
+    max_range_s: PositiveFloat = 7 * 86400.0  # longest start..end of one request
+    max_events: PositiveInt = 1_000_000  # per call; a larger `limit` is capped (use the cursor)
+    batch_size: PositiveInt = 1000  # events per HistoricalDataResponse message
+    book_checkpoint_interval_s: PositiveFloat = 60.0  # full books stored this often
 
 
 class SimulatorConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -249,6 +309,7 @@ class RavenConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     logging: LoggingConfig = LoggingConfig()
     tracing: TracingConfig = TracingConfig()
     simulator: SimulatorConfig = SimulatorConfig()
+    history: HistoryConfig = HistoryConfig()
 
 
 def load_config(

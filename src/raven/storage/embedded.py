@@ -1,0 +1,213 @@
+"""The embedded store: one DuckDB file, no server. Raven's default.
+
+Why DuckDB: it appends Arrow batches at hundreds of thousands of rows a
+second and scans time ranges as Arrow at millions of rows a second, in one
+file (README, "Storage", has the measurements and the command behind them).
+
+- One table per record kind (`trade`, `quote`, `book_delta`, ...; columns in
+  `columns.py`), rows appended in ts order, so DuckDB's per-row-group min/max
+  of `ts` prunes time-range scans without an index.
+- Idempotent writes: each batch inserts only rows whose (exchange, symbol,
+  ts) is not already there, an anti-join limited to the batch's ts range,
+  inside one transaction. A batch retried after a failure or replayed from
+  the spool is stored once.
+- DuckDB calls block, so they run in threads: writes and retention deletes
+  on one writer thread (a DuckDB connection is not for concurrent use),
+  reads on a small pool of reader threads, each with its own cursor.
+- Retention: `delete_before(ts)` runs on the writer thread between batches,
+  so writes wait at most one delete and keep arriving in the writer's buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from raven.storage.base import ReadQuery, Record, StoreError, Table, table_of
+from raven.storage.columns import SPECS
+
+log = logging.getLogger("raven.storage")
+
+T = TypeVar("T")
+READ_THREADS = 4
+
+
+class DuckDBStore:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        memory_limit: str = "1GB",
+        name: str = "embedded",
+    ) -> None:
+        self.name = name
+        self.path = Path(path)
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise StoreError(f"no embedded store at {self.path}", retryable=False)
+        try:
+            self._con = duckdb.connect(
+                str(self.path), read_only=read_only, config={"memory_limit": memory_limit}
+            )
+        except duckdb.Error as exc:
+            # Typically: another process has the file open for writing.
+            raise StoreError(f"cannot open {self.path}: {exc}", retryable=False) from None
+        # No progress bar on stderr from a server's long queries (cursors inherit it).
+        self._con.execute("SET enable_progress_bar = false")
+        if not read_only:
+            for spec in SPECS.values():
+                self._con.execute(spec.ddl())
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="raven-duckdb-write")
+        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="raven-duckdb-read")
+        self._closed = False
+        self._series: set[tuple[str, str, str]] | None = None  # stored candle series
+
+    # --- threads ----------------------------------------------------------------
+
+    async def _on(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise StoreError(f"{self.name} store is closed", retryable=False)
+        try:
+            return await asyncio.wrap_future(pool.submit(fn, *args))
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.name}: {exc}") from exc
+
+    def _read_sync(self, sql: str, params: Sequence[Any]) -> Any:
+        cursor = self._con.cursor()
+        try:
+            return cursor.sql(sql, params=list(params)).to_arrow_table()
+        finally:
+            cursor.close()
+
+    # --- writes -----------------------------------------------------------------
+
+    async def write(self, batch: Sequence[Record]) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.path} is open read-only", retryable=False)
+        await self._on(self._writer, self._write_sync, batch)
+
+    def _write_sync(self, batch: Sequence[Record]) -> None:
+        groups: dict[Table, list[Record]] = defaultdict(list)
+        for record in batch:
+            groups[table_of(record[1])].append(record)
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table, records in groups.items():
+                spec = SPECS[table]
+                try:
+                    arrow = spec.to_arrow(records)
+                except (pa.ArrowException, TypeError, ValueError) as exc:
+                    # A record whose values don't fit its columns: retrying can't help.
+                    raise StoreError(f"{spec.name}: {exc}", retryable=False) from exc
+                con.register("raven_batch", arrow)
+                con.execute(
+                    f'INSERT INTO "{spec.name}" ({spec.column_list}) '
+                    f"SELECT {spec.column_list} FROM raven_batch b WHERE NOT EXISTS ("
+                    f'SELECT 1 FROM "{spec.name}" t WHERE t.ts BETWEEN $lo AND $hi '
+                    "AND t.ts = b.ts AND t.exchange = b.exchange AND t.symbol = b.symbol) "
+                    # The anti-join shuffles rows; stored in ts order they compress
+                    # 2x better and each row group covers a narrow ts range.
+                    "ORDER BY b.ts",
+                    {"lo": records[0][0], "hi": records[-1][0]},
+                )
+                con.unregister("raven_batch")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        if Table.CANDLE in groups and self._series is not None:
+            self._series.update(
+                (c.exchange, c.symbol, c.interval)  # type: ignore[union-attr]
+                for _, c in groups[Table.CANDLE]
+            )
+
+    async def delete_before(self, ts: int) -> int:
+        """Retention: delete every record older than `ts`; returns how many."""
+        return await self._on(self._writer, self._delete_sync, ts)
+
+    def _delete_sync(self, ts: int) -> int:
+        self._series = None  # some candle series may be gone now
+        deleted = 0
+        for spec in SPECS.values():
+            row = self._con.execute(f'DELETE FROM "{spec.name}" WHERE ts < $1', [ts]).fetchone()
+            deleted += int(row[0]) if row else 0
+        return deleted
+
+    # --- reads ------------------------------------------------------------------------
+
+    async def read(self, query: ReadQuery) -> list[Record]:
+        spec = SPECS[query.table]
+        sql = (
+            f'SELECT {spec.column_list} FROM "{spec.name}" WHERE exchange = $1 '
+            "AND list_contains($2, symbol) AND ts >= $3 AND ts < $4"
+        )
+        params: list[Any] = [query.exchange, list(query.symbols), query.start, query.end]
+        if query.intervals and query.table is Table.CANDLE:
+            sql += ' AND list_contains($6, "interval")'
+        sql += " ORDER BY ts LIMIT $5"
+        params.append(query.limit)
+        if query.intervals and query.table is Table.CANDLE:
+            params.append(list(query.intervals))
+        arrow = await self._on(self._readers, self._read_sync, sql, params)
+        return spec.from_arrow(arrow)
+
+    async def latest(self, table: Table, exchange: str, symbol: str, at: int) -> Record | None:
+        spec = SPECS[table]
+        sql = (
+            f'SELECT {spec.column_list} FROM "{spec.name}" WHERE exchange = $1 AND symbol = $2 '
+            "AND ts <= $3 ORDER BY ts DESC LIMIT 1"
+        )
+        arrow = await self._on(self._readers, self._read_sync, sql, [exchange, symbol, at])
+        records = spec.from_arrow(arrow)
+        return records[0] if records else None
+
+    async def candle_intervals(self, exchange: str, symbol: str) -> frozenset[str]:
+        series = self._series
+        if series is None:
+            series = await self._on(self._writer, self._load_series)
+        # list(): a copy taken under the GIL, as the writer thread may add to the set.
+        return frozenset(i for ex, sym, i in list(series) if ex == exchange and sym == symbol)
+
+    def _load_series(self) -> set[tuple[str, str, str]]:
+        """Read the stored candle series once; writes keep the set current from then on.
+        On the writer thread, so no write can fall between the read and the cache."""
+        if self._series is None:
+            sql = 'SELECT DISTINCT exchange, symbol, "interval" FROM candle'
+            arrow = self._read_sync(sql, [])
+            self._series = set(zip(*(c.to_pylist() for c in arrow.columns), strict=True))
+        return self._series
+
+    async def last_ts(self) -> int:
+        sql = " UNION ALL ".join(f'SELECT max(ts) AS ts FROM "{s.name}"' for s in SPECS.values())
+        arrow = await self._on(self._readers, self._read_sync, f"SELECT max(ts) FROM ({sql})", [])
+        value = arrow.column(0)[0].as_py()
+        return int(value) if value is not None else 0
+
+    async def count(self, table: Table) -> int:
+        sql = f'SELECT count(*) FROM "{SPECS[table].name}"'
+        arrow = await self._on(self._readers, self._read_sync, sql, [])
+        return int(arrow.column(0)[0].as_py())
+
+    async def ping(self) -> None:
+        await self._on(self._readers, self._read_sync, "SELECT 1", [])
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Let queued writes finish (they hold data the writer counts as in flight).
+        await asyncio.to_thread(self._writer.shutdown, wait=True)
+        await asyncio.to_thread(self._readers.shutdown, wait=True)
+        self._con.close()
