@@ -33,7 +33,7 @@ from raven.sim.klines import KlineStore
 from raven.sim.payloads import Liquidation, Print
 
 FIRST_UPDATE_ID = 11_757_092_217_378  # ids the size of the venue's
-MAX_ID_JUMP = 40  # other symbols' updates between two of ours
+MAX_ID_JUMP = 40  # other symbols' updates between two of ours (at least one: never U == pu + 1)
 DEFAULT_EMIT = ("aggTrade", "bookTicker")  # what `step()` returns unless told otherwise
 
 
@@ -99,7 +99,7 @@ class MarketModel:
 
     def next_ids(self, count: int) -> tuple[int, int]:
         """`count` consecutive ids after a random jump: (first, last)."""
-        first = self.update_id + self.rng.randint(1, MAX_ID_JUMP)
+        first = self.update_id + self.rng.randint(2, MAX_ID_JUMP)
         self.update_id = first + count - 1
         return first, self.update_id
 
