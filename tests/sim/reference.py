@@ -23,7 +23,7 @@ KLINE_ROW = [
     "1900",
     "14464.6960",
     "0",
-]  # noqa: E501
+]
 PREMIUM_INDEX_KEYS = [
     "symbol",
     "markPrice",
@@ -33,5 +33,5 @@ PREMIUM_INDEX_KEYS = [
     "interestRate",
     "nextFundingTime",
     "time",
-]  # noqa: E501
+]
 FUNDING_RATE_KEYS = ["symbol", "fundingTime", "fundingRate", "markPrice", "rateType"]

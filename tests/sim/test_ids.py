@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -30,14 +31,14 @@ async def test_ids_chain_per_stream_in_one_shared_sequence(
             continue
         chain = events[name]
         assert len(chain) >= 2, name
-        for before, event in zip(chain, chain[1:], strict=False):
+        for before, event in itertools.pairwise(chain):
             assert event["pu"] == before["u"], f"{name}: pu must be the previous event's u"
             assert event["pu"] < event["U"] <= event["u"], name
             assert event["U"] != event["pu"] + 1, f"{name}: ids are shared with other symbols"
 
     # one sequence for every symbol: @0ms ranges never overlap across symbols
     ranges = sorted((e["U"], e["u"]) for s in SYMBOLS for e in events[s + "@depth@0ms"])
-    for (_, u), (next_first, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, u), (next_first, _) in itertools.pairwise(ranges):
         assert u < next_first
 
     for symbol in SYMBOLS:

@@ -16,7 +16,7 @@ ALL = ("depth@0ms", "aggTrade", "trade", "bookTicker")
 
 
 def run(model: MarketModel, steps: int) -> list[bytes]:
-    out = []
+    out: list[bytes] = []
     for i in range(steps):
         out.extend(wire.encoder.encode(e.payload) for e in model.step(T0 + i))
     return out
@@ -49,8 +49,10 @@ def test_books_stay_sane() -> None:
         for side in (book.bids, book.asks):
             assert side.keys == sorted(side.levels)
             for price, qty in side.levels.items():
-                assert price > 0 and price % inst.tick == 0
-                assert qty > 0 and qty % inst.step == 0
+                assert price > 0
+                assert price % inst.tick == 0
+                assert qty > 0
+                assert qty % inst.step == 0
 
 
 def test_one_id_sequence_shared_by_all_symbols() -> None:
@@ -142,7 +144,7 @@ def test_trades_hit_the_book_and_build_the_candles() -> None:
     assert sum(b.v for b in minute) == sum(p.qty for p in prints)
     last = prints[-1]
     assert minute[-1].c == last.price
-    assert minute[-1].L == last.last_id
+    assert last.last_id == minute[-1].L
     for bar in bars:
         assert bar.l <= min(bar.o, bar.c) <= max(bar.o, bar.c) <= bar.h
     ids = [p.first_id for p in prints]

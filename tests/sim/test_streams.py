@@ -15,7 +15,8 @@ from tests.sim import reference
 from tests.sim.conftest import StartSim
 from tests.sim.helpers import next_frame, read_events
 
-_decode = msgspec.json.Decoder(Any)
+_decode = msgspec.json.Decoder(dict[str, Any])
+_decode_rows = msgspec.json.Decoder(list[dict[str, Any]])
 
 PUBLIC = [
     "btcusdt@trade", "btcusdt@bookTicker", "btcusdt@depth@0ms", "btcusdt@depth@100ms",
@@ -78,7 +79,7 @@ async def test_every_stream_has_the_reference_shape(
         payload = wire.payload_decoder.decode(data)
         assert wire.encoder.encode(payload) == data, stream
         if stream.startswith("!markPrice"):
-            rows = _decode.decode(data)
+            rows = _decode_rows.decode(data)
             assert rows
             assert {r["s"] for r in rows} == set(sim.config.symbols)
             assert all(shape(r) == shape(_decode.decode(reference.MARK_PRICE)) for r in rows)
@@ -131,7 +132,7 @@ async def test_raw_form_sends_the_payload_alone(
 ) -> None:
     sim = await start_sim()
     async with http.ws_connect(f"{sim.ws_url}/public/ws/btcusdt@bookTicker/ethusdt@depth") as ws:
-        kinds = set()
+        kinds: set[str] = set()
         while kinds != {"bookTicker", "depthUpdate"}:
             body = _decode.decode((await next_frame(ws)).data)
             assert "stream" not in body
