@@ -4,8 +4,9 @@ one scheduler that pushes every timed stream.
 Two owned tasks, both paused while `enabled` is clear:
 
 - the rate loop makes `rate` transactions per second across all symbols
-  (bursts when the loop falls behind; more than a second behind, the backlog
-  is dropped and counted, never replayed in a rush). Real-time streams
+  (bursts of at most BURST_S when behind, so the writers and everything else
+  get the loop often; more than a second behind, the backlog is dropped and
+  counted, never replayed in a rush). `rate = inf` runs flat out. Real-time streams
   (`@depth@0ms`, `@bookTicker`, `@aggTrade`, `@trade`) go out with each one.
 - the scheduler wakes on wall-clock multiples of 100, 250, 500, 1000 and
   3000 ms and pushes the timed streams: aggregated and partial depth,
@@ -38,7 +39,8 @@ from raven.sim.payloads import (
 )
 from raven.sim.stats import SimStats
 
-MAX_BURST = 5_000  # transactions per loop turn before the writers get the loop back
+BURST_S = 0.005  # a loop turn makes transactions for at most this long, then yields
+CLOCK_EVERY = 64  # transactions between two looks at the clock within a burst
 PERIODS_MS = (100, 250, 500, 1000, 3000)
 MARK_ALL = {1000: "!markPrice@arr@1s", 3000: "!markPrice@arr"}
 FORCE_ALL = "!forceOrder@arr"
@@ -127,13 +129,23 @@ class LiveFeed:
                 behind = int((now - due) / interval)
                 self.stats.skipped_steps += behind
                 due += behind * interval
-            now_ms = wall_ms()
-            burst = 0
-            while due <= now and burst < MAX_BURST:
-                self.step(now_ms)
-                due += interval
-                burst += 1
+            due = self._burst(due, now, interval)
             await asyncio.sleep(max(0.0, due - loop.time()))
+
+    def _burst(self, due: float, now: float, interval: float) -> float:
+        """Make every transaction due by `now`, for at most BURST_S; returns the next due time."""
+        stop = time.monotonic() + BURST_S
+        now_ms = wall_ms()
+        count = 0
+        while due <= now:
+            self.step(now_ms)
+            due += interval
+            count += 1
+            if count % CLOCK_EVERY == 0:
+                if time.monotonic() > stop:
+                    break
+                now_ms = wall_ms()
+        return due
 
     # --- timed streams -----------------------------------------------------
 

@@ -67,6 +67,8 @@ class SimConnection:
         self.drained = asyncio.Event()  # set by the writer whenever the queue is empty
         self.sent: collections.deque[Sent] = collections.deque(maxlen=record)
         self.overflowed = False
+        self.overflow_at = 0.0  # loop time of the overflow: a stuck writer is aborted later
+        self.on_overflow: Callable[[], None] = lambda: None
         self.close_request: tuple[int, str] | None = None
         self.abort: Callable[[], None] = lambda: None  # drops the TCP connection, set by the server
         self.opened_at = now
@@ -82,7 +84,10 @@ class SimConnection:
 
     def push(self, frame: bytes, record: Sent | None) -> None:
         if len(self.queue) >= self.queue_limit:
-            self.overflowed = True
+            if not self.overflowed:
+                self.overflowed = True
+                self.overflow_at = asyncio.get_running_loop().time()
+                self.on_overflow()
         else:
             self.queue.append(frame)
             if record is not None:

@@ -6,7 +6,8 @@
   JSON, 4 too many subscriptions - the last one followed by a 1008 close).
 - `Keeper` is ONE task that keeps every connection's clocks: a server ping
   (payload: a ms timestamp) every `ping_interval_s`, a close when no pong
-  came for `pong_timeout_s`, and a close at the connection lifetime limit.
+  came for `pong_timeout_s`, a close at the connection lifetime limit, and
+  dropping a slow consumer whose writer is stuck.
   It sleeps until the earliest deadline or until a connection arrives.
 """
 
@@ -24,6 +25,7 @@ from raven.sim.hub import CLOSE_EXPIRED, CLOSE_POLICY, Hub, SimConnection
 from raven.sim.stats import SimStats
 
 CLOSE_PONG_TIMEOUT = 1008
+ABORT_AFTER_S = 5.0  # a slow consumer whose close frame cannot even be written is dropped
 _encode = msgspec.json.encode
 _request_decoder = msgspec.json.Decoder(Any)
 
@@ -123,6 +125,7 @@ class Keeper:
         self.changed = asyncio.Event()
 
     def admit(self, conn: SimConnection, now: float) -> None:
+        conn.on_overflow = self.changed.set
         conn.next_ping = now + self.config.ping_interval_s
         conn.expires_at = now + self.config.max_connection_s
         self.changed.set()
@@ -142,6 +145,12 @@ class Keeper:
 
     def _check(self, conn: SimConnection, now: float) -> float:
         """Act on what is due for `conn`; return its next deadline."""
+        if conn.overflowed:  # the writer closes it, unless it is stuck writing to a dead reader
+            deadline = conn.overflow_at + ABORT_AFTER_S
+            if now < deadline:
+                return deadline
+            conn.abort()
+            return math.inf
         if conn.close_request is not None:
             return math.inf
         if now >= conn.expires_at:
