@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import aiohttp
@@ -142,7 +143,7 @@ async def test_premium_index_and_funding_rate(
     assert all(list(row) == reference.FUNDING_RATE_KEYS for row in body)
     times = [row["fundingTime"] for row in body]
     assert times == sorted(times)
-    assert {b - a for a, b in zip(times, times[1:], strict=False)} == {8 * 3600 * 1000}
+    assert {b - a for a, b in itertools.pairwise(times)} == {8 * 3600 * 1000}
 
 
 async def test_exchange_info_tick_and_step_sizes(
