@@ -83,6 +83,8 @@ class SimConnection:
         return self.close_request is not None
 
     def push(self, frame: bytes, record: Sent | None) -> None:
+        if self.close_request is not None:
+            return  # closing: what was queued before the close goes out, nothing after
         if len(self.queue) >= self.queue_limit:
             if not self.overflowed:
                 self.overflowed = True

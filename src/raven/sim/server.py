@@ -63,33 +63,8 @@ class Simulator:
         self.model: MarketModel | None = None
         self.feed: LiveFeed | None = None
         self.replay: ReplayFeed | None = None
-        source: RestSource
-        if capture is not None:
-            self.hub = Hub(lambda name: frozenset(), self.stats, config.record_frames)
-            self.replay = ReplayFeed(
-                capture,
-                self.hub,
-                config.replay_speed,
-                config.replay_start_grace_s,
-                self.feed_enabled,
-                self.stats,
-            )
-            self.hub.router = self.replay.router
-            source = ReplayRest(capture, lambda: self.replay.position_ns if self.replay else 0)
-        else:
-            self.model = MarketModel(
-                config.symbols,
-                config.seed,
-                config.trade_share,
-                depth=config.book_depth,
-                history=config.truth_history,
-                liquidation_share=config.liquidation_share,
-            )
-            self.hub = Hub(
-                _live_router(frozenset(config.symbols)), self.stats, config.record_frames
-            )
-            self.feed = LiveFeed(self.model, self.hub, config, self.stats, self.feed_enabled)
-            source = LiveRest(self.model)
+        self.hub = Hub(lambda name: frozenset(), self.stats, config.record_frames)
+        source = self._replay(capture) if capture is not None else self._live()
         self.limiter = RestLimiter(
             config.rest_weight_limit,
             config.rest_ban_s,
@@ -103,6 +78,36 @@ class Simulator:
         self.schedule = [parse_fault(text) for text in config.faults]
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _live(self) -> RestSource:
+        """Serve the market model: its truth, its feed, its REST answers."""
+        config = self.config
+        self.model = MarketModel(
+            config.symbols,
+            config.seed,
+            config.trade_share,
+            depth=config.book_depth,
+            history=config.truth_history,
+            liquidation_share=config.liquidation_share,
+        )
+        self.hub.router = _live_router(frozenset(config.symbols))
+        self.feed = LiveFeed(self.model, self.hub, config, self.stats, self.feed_enabled)
+        return LiveRest(self.model)
+
+    def _replay(self, capture: Capture) -> RestSource:
+        """Serve a capture: its streams, its REST answers."""
+        config = self.config
+        replay = ReplayFeed(
+            capture,
+            self.hub,
+            config.replay_speed,
+            config.replay_start_grace_s,
+            self.feed_enabled,
+            self.stats,
+        )
+        self.replay = replay
+        self.hub.router = replay.router
+        return ReplayRest(capture, lambda: replay.position_ns)
 
     @property
     def truth(self) -> Truth:
@@ -181,35 +186,11 @@ class Simulator:
     # --- WebSocket ---------------------------------------------------------
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
-        route_name = request.match_info.get("route")
-        combined = request.path.endswith("/stream")
-        text = (
-            request.query.get("streams", "") if combined else request.match_info.get("streams", "")
-        )
-        names = [n for n in text.split("/") if n]
         ws = web.WebSocketResponse(
             autoping=False, max_msg_size=MAX_INCOMING_BYTES, timeout=CLOSE_WAIT_S
         )
         await ws.prepare(request)
-        now = asyncio.get_running_loop().time()
-        conn = SimConnection(
-            Route(route_name) if route_name else None,
-            combined,
-            self.config.queue_frames,
-            self.config.record_frames,
-            now,
-            self.config.max_incoming_per_s,
-        )
-        transport = request.transport
-        if transport is not None:
-            conn.abort = transport.abort
-        self.stats.connections += 1
-        self.hub.add(conn)
-        self.keeper.admit(conn, now)
-        if len(set(names)) > self.config.max_streams_per_connection:
-            self.requests.too_many(conn)
-        else:
-            self.hub.subscribe(conn, names)
+        conn = self._connect(request)
         writer = asyncio.create_task(self._writer(ws, conn), name="sim-ws-writer")
         try:
             await self._read(ws, conn)
@@ -221,6 +202,34 @@ class Simulator:
                 await writer
             self.hub.remove(conn)
         return ws
+
+    def _connect(self, request: web.Request) -> SimConnection:
+        """A new connection on the request's route and URL form, with its URL's streams."""
+        route_name = request.match_info.get("route")
+        combined = request.path.endswith("/stream")
+        text = request.query.get("streams", "") if combined else request.match_info.get("streams")
+        names = [n for n in (text or "").split("/") if n]
+        now = asyncio.get_running_loop().time()
+        config = self.config
+        route = Route(route_name) if route_name else None
+        conn = SimConnection(
+            route,
+            combined,
+            config.queue_frames,
+            config.record_frames,
+            now,
+            config.max_incoming_per_s,
+        )
+        if request.transport is not None:
+            conn.abort = request.transport.abort
+        self.stats.connections += 1
+        self.hub.add(conn)
+        self.keeper.admit(conn, now)
+        if len(set(names)) > config.max_streams_per_connection:
+            self.requests.too_many(conn)
+        else:
+            self.hub.subscribe(conn, names)
+        return conn
 
     async def _read(self, ws: web.WebSocketResponse, conn: SimConnection) -> None:
         loop = asyncio.get_running_loop()
