@@ -180,3 +180,47 @@ async def test_live_subscription_messages(start_sim: StartSim, http: aiohttp.Cli
         while '"error"' not in (text := (await next_frame(ws)).data):
             pass
         assert _decode.decode(text)["error"]["code"] == 3
+
+
+async def test_liquidations_at_most_one_per_symbol_per_second(
+    start_sim: StartSim, http: aiohttp.ClientSession
+) -> None:
+    sim = await start_sim(trade_share=0.8, liquidation_share=0.5)
+    url = f"{sim.ws_url}/market/stream?streams=btcusdt@forceOrder/!forceOrder@arr"
+    async with http.ws_connect(url) as ws:
+        events = await read_events(ws, 6)
+    single = [d for s, d in events if s == "btcusdt@forceOrder"]
+    seconds = [d["E"] // 1000 for d in single]
+    assert seconds == sorted(set(seconds)), "one push per symbol per wall-clock second at most"
+    for data in single:
+        body = data["o"]
+        assert body["z"] == body["q"]
+        assert (body["o"], body["f"], body["X"]) == ("LIMIT", "IOC", "FILLED")
+        worse = (
+            float(body["p"]) > float(body["ap"])
+            if body["S"] == "BUY"
+            else (float(body["p"]) < float(body["ap"]))
+        )
+        assert worse, "the bankruptcy price is beyond the average fill"
+    everyone = [d for s, d in events if s == "!forceOrder@arr"]
+    assert {d["o"]["s"] for d in everyone} <= set(sim.config.symbols)
+
+
+async def test_kline_bars_close_with_a_final_push(
+    start_sim: StartSim, http: aiohttp.ClientSession
+) -> None:
+    sim = await start_sim(trade_share=0.6)
+    async with http.ws_connect(f"{sim.ws_url}/market/ws/ethusdt@kline_1s") as ws:
+        bars: list[dict[str, Any]] = []
+        while not any(b["k"]["x"] for b in bars[1:]) or bars[-1]["k"]["x"]:
+            bars.append((await next_frame(ws)).json())
+    final_at = max(i for i, b in enumerate(bars) if b["k"]["x"])
+    final, after = bars[final_at]["k"], bars[final_at + 1]["k"]
+    assert after["t"] == final["T"] + 1  # the next bar opens where the final one closed
+    assert not any(b["k"]["x"] for b in bars[:final_at] if b["k"]["t"] == final["t"])
+    url = f"{sim.rest_url}/fapi/v1/klines?symbol=ETHUSDT&interval=1s&startTime={final['t']}&limit=1"
+    async with http.get(url) as r:
+        (row,) = await r.json()
+    # the final push is the bar REST reports: same OHLC, volume, trades
+    assert row[:9] == [final["t"], final["o"], final["h"], final["l"], final["c"], final["v"],
+                       final["T"], final["q"], final["n"]]  # fmt: skip
