@@ -221,8 +221,9 @@ class Hub:
     # --- stream faults -----------------------------------------------------
 
     def withhold(self, name: str, count: int = 1) -> None:
-        """Don't send the next `count` events of `name` that have a subscriber."""
-        self._withhold[name] = self._withhold.get(name, 0) + count
+        """Don't send the next `count` events of `name` that have a subscriber (requests
+        made before that event do not add up: a repeated fault on an idle stream is one gap)."""
+        self._withhold[name] = max(self._withhold.get(name, 0), count)
         self._held = True
 
     def stall(self, seconds: float, names: Iterable[str] | None = None) -> None:
