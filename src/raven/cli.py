@@ -1,4 +1,4 @@
-"""The `raven` command line: serve, sim, tail, demo, history.
+"""The `raven` command line: serve, sim, record, tail, demo, history.
 
 Every subcommand explains its options in `--help`. Errors a user can fix
 (a missing config file, a bad key, a port in use) are one line, not a
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -38,6 +39,11 @@ def _csv(text: str) -> list[str]:
 
 KINDS = ", ".join(k.name.lower() for k in Kind)
 FORMATTER = argparse.RawDescriptionHelpFormatter
+
+
+def _rate(text: str) -> float:
+    """A positive number, or "max" (as fast as the machine can)."""
+    return math.inf if text == "max" else float(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,8 +82,36 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", help="listen address (default 127.0.0.1)")
     sim.add_argument("--port", type=int, help="listen port (default 8800; 0 picks a free one)")
     sim.add_argument("--seed", type=int, help="market model seed (default 7)")
-    sim.add_argument("--rate", type=float, help="market events per second, all symbols")
+    sim.add_argument("--rate", type=_rate, help="market events per second, all symbols, or max")
     sim.add_argument("--symbols", type=_csv, help="comma-separated symbols, e.g. BTCUSDT,ETHUSDT")
+    sim.add_argument(
+        "--replay", metavar="FILE", help="serve a capture file instead of the market model"
+    )
+    sim.add_argument(
+        "--speed", type=_rate, metavar="X|max", help="replay speed (default 1); max: flat out"
+    )
+    sim.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KIND[:K=V,...]",
+        help="inject a fault, e.g. gap:symbol=BTCUSDT,every=10 or stall:seconds=5,after=30 "
+        "(repeatable; see README)",
+    )
+
+    record = commands.add_parser("record", help="save a live feed to a capture file for replay")
+    record.add_argument("--url", help="WebSocket base URL, e.g. ws://127.0.0.1:8800")
+    record.add_argument("--rest-url", help="REST base URL for depth snapshots")
+    record.add_argument(
+        "--streams", type=_csv, default=[], help="comma-separated stream types, e.g. aggTrade,depth"
+    )
+    record.add_argument("--symbols", type=_csv, default=[], help="comma-separated symbols")
+    record.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
+    record.add_argument("--max-frames", type=int, default=0, help="stop after this many frames")
+    record.add_argument("--out", required=True, metavar="FILE", help="capture file to write")
+    record.add_argument(
+        "--convert", metavar="DIR", help="convert DIR/ws.txt (+ rest.txt) to FILE instead"
+    )
 
     tail = commands.add_parser(
         "tail",
@@ -194,13 +228,19 @@ def cmd_sim(args: argparse.Namespace) -> None:
         "seed": args.seed,
         "rate": args.rate,
         "symbols": args.symbols,
+        "replay_file": args.replay,
+        "replay_speed": 0.0 if args.speed == math.inf else args.speed,
     }
     raw = msgspec.to_builtins(_config(args.config))
     raw["simulator"].update({k: v for k, v in overrides.items() if v is not None})
+    raw["simulator"]["faults"] = [*raw["simulator"].get("faults", []), *args.fault]
     config = config_from_dict(raw, "command line").simulator
 
     async def serve(stop: asyncio.Event) -> None:
-        sim = Simulator(config)
+        try:
+            sim = Simulator(config)
+        except OSError as exc:
+            raise UsageError(f"cannot read {config.replay_file}: {exc.strerror}") from None
         try:
             await sim.start()
         except OSError as exc:
@@ -214,6 +254,39 @@ def cmd_sim(args: argparse.Namespace) -> None:
             await sim.stop()
 
     _run(serve)
+
+
+def cmd_record(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from raven.sim.capture import convert_text_capture
+    from raven.sim.record import Recorder, RecordError, stream_names
+
+    if args.convert:
+        try:
+            count = convert_text_capture(args.convert, args.out)
+        except OSError as exc:
+            raise UsageError(f"cannot convert {args.convert}: {exc}") from None
+        print(f"wrote {count} records to {args.out}", flush=True)
+        return
+    if not (args.url and args.rest_url and args.streams):
+        raise UsageError("--url, --rest-url and --streams are required (or use --convert)")
+    names = stream_names([s.upper() for s in args.symbols], args.streams)
+    recorder = Recorder(args.url, args.rest_url, names, Path(args.out))
+
+    async def record(stop: asyncio.Event) -> None:
+        task = asyncio.create_task(recorder.run(args.duration, args.max_frames))
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait((task, waiter), return_when=asyncio.FIRST_COMPLETED)
+        recorder.stop()
+        waiter.cancel()
+        try:
+            stats = await task
+        except RecordError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"recorded {stats.frames} frames, {stats.snapshots} snapshots to {args.out}")
+
+    _run(record)
 
 
 def cmd_tail(args: argparse.Namespace) -> None:
@@ -279,6 +352,7 @@ def cmd_history(args: argparse.Namespace) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "serve": cmd_serve,
     "sim": cmd_sim,
+    "record": cmd_record,
     "tail": cmd_tail,
     "demo": cmd_demo,
     "history": cmd_history,

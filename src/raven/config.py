@@ -27,6 +27,7 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class ConfigError(Exception):
@@ -215,6 +216,32 @@ class SimulatorConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
     # Market events per second across all symbols.
     rate: PositiveFloat = 50.0
+    # Market model: price levels per side of each book; share of events that are
+    # trades; share of trades that are liquidations (forceOrder).
+    book_depth: PositiveInt = 1000
+    trade_share: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.3
+    liquidation_share: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.02
+    # Book changes kept per symbol so tests can ask for the true book at an update id.
+    truth_history: PositiveInt = 100_000
+    # Venue limits, configurable (and compressible for tests).
+    max_streams_per_connection: PositiveInt = 1024
+    max_incoming_per_s: PositiveInt = 10  # past it: close 1008 "Too many requests"
+    ping_interval_s: PositiveFloat = 180.0  # server ping, payload = a ms timestamp
+    pong_timeout_s: PositiveFloat = 600.0  # no pong for this long: disconnect
+    max_connection_s: PositiveFloat = 86_400.0  # the 24-hour connection limit
+    rest_weight_limit: PositiveInt = 2400  # request weight per UTC minute per IP
+    rest_ban_s: PositiveFloat = 120.0  # first 418 ban; each later ban doubles, up to 3 days
+    rest_429s_before_ban: NonNegativeInt = 2  # over-limit requests in a minute before a 418
+    # Frames queued per connection; a connection that falls this far behind is closed 1008.
+    queue_frames: PositiveInt = 50_000
+    # Frames each connection remembers of what it was sent (for tests; 0 keeps none).
+    record_frames: NonNegativeInt = 10_000
+    # Replay a capture file instead of simulating (see README "Record and replay").
+    replay_file: str = ""
+    replay_speed: NonNegativeFloat = 1.0  # 0: as fast as the clients read
+    replay_start_grace_s: NonNegativeFloat = 1.0  # after the first subscription, before playing
+    # Faults applied on a schedule, in `raven sim --fault` syntax (see README).
+    faults: tuple[str, ...] = ()
 
 
 class ValidationConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -12,11 +12,23 @@ import msgspec
 
 
 def fmt(units: int, decimals: int) -> str:
-    """12345, 2 -> "123.45"; exact, no float."""
+    """12345, 2 -> "123.45"; -5, 2 -> "-0.05"; exact, no float."""
     if decimals == 0:
         return str(units)
-    whole, frac = divmod(units, 10**decimals)
-    return f"{whole}.{frac:0{decimals}d}"
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), 10**decimals)
+    return f"{sign}{whole}.{frac:0{decimals}d}"
+
+
+def units(text: str, decimals: int) -> int:
+    """ "123.45", 2 -> 12345: the inverse of `fmt` (extra digits must be zeros)."""
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    if len(frac) > decimals:
+        raise ValueError(f"{text!r} has more than {decimals} decimals")
+    sign = -1 if whole.startswith("-") else 1
+    scale: int = 10**decimals
+    return sign * (abs(int(whole or "0")) * scale + int(frac.ljust(decimals, "0") or "0"))
 
 
 class Instrument(msgspec.Struct, frozen=True):

@@ -3,8 +3,13 @@
 WebSocket paths, as on the venue: `/<route>/ws/<stream>[/<stream>...]` (raw
 payloads), `/<route>/stream?streams=a/b` (combined `{"stream","data"}`
 frames), and the same without a route (which only carries `/public`
-streams). Live SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY
-messages get the venue's replies. REST serves `/fapi/v1/exchangeInfo`.
+streams). REST: see `rest.py`. Control (not on the venue):
+`POST /_sim/fault` (a JSON fault spec, see `faults.py`), `GET /_sim/stats`,
+`GET /_sim/truth?symbol=&update_id=` (the true book at an update id).
+
+`Simulator` owns every task: the feed (live market model or a replayed
+capture), the keeper of connection clocks, the fault schedule, and one
+reader + one writer per connection. `stop()` cancels them all.
 """
 
 from __future__ import annotations
@@ -13,236 +18,308 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
 from typing import Any
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from raven.config import SimulatorConfig
 from raven.connectors.binance.streams import Route
-from raven.sim.hub import Hub, SimConnection
-from raven.sim.instruments import instrument
-from raven.sim.market import MarketModel
+from raven.sim.capture import Capture, read_capture
+from raven.sim.faults import Faults, parse_fault, spec_decoder
+from raven.sim.feed import LiveFeed
+from raven.sim.hub import CLOSE_POLICY, Hub, SimConnection
+from raven.sim.limits import Clock, RestLimiter, SystemClock
+from raven.sim.market import MarketModel, Truth
+from raven.sim.names import parse_name
+from raven.sim.protocol import Keeper, Requests
+from raven.sim.replay import ReplayFeed, ReplayRest
+from raven.sim.rest import LiveRest, RestApi, RestSource
+from raven.sim.stats import SimStats
 
 log = logging.getLogger("raven.sim")
 
-QUEUE_LIMIT = 100_000  # frames queued per connection before it is closed as too slow
-RECORD_LIMIT = 1_000_000  # frames remembered per connection for tests
-
-
-class _Result(msgspec.Struct):
-    result: list[str] | None
-    id: Any
-
-
-class _ErrorBody(msgspec.Struct):
-    code: int
-    msg: str
-
-
-class _Error(msgspec.Struct):
-    error: _ErrorBody
-    id: Any = None
-
-
-_encode = msgspec.json.encode
-_request_decoder = msgspec.json.Decoder(dict[str, Any])
+CLOSE_WAIT_S = 5.0  # how long a closing handshake may take before the socket is dropped
+MAX_INCOMING_BYTES = 1 << 20
 
 
 class Simulator:
-    """Owns the web server, the market model and the feed task."""
+    """Owns the web server, the feed and every task; see the module docstring."""
 
-    def __init__(self, config: SimulatorConfig) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        *,
+        rest_clock: Clock | None = None,
+        capture: Capture | None = None,
+    ) -> None:
         self.config = config
-        self.model = MarketModel(config.symbols, config.seed)
-        self.hub = Hub()
+        self.stats = SimStats()
         self.feed_enabled = asyncio.Event()
         self.feed_enabled.set()
-        self.emitted = 0
-        self._runner: web.AppRunner | None = None
-        self._feed_task: asyncio.Task[None] | None = None
         self.port = config.port
+        if capture is None and config.replay_file:
+            capture = read_capture(config.replay_file)
+        self.model: MarketModel | None = None
+        self.feed: LiveFeed | None = None
+        self.replay: ReplayFeed | None = None
+        self.hub = Hub(lambda name: frozenset(), self.stats, config.record_frames)
+        source = self._replay(capture) if capture is not None else self._live()
+        self.limiter = RestLimiter(
+            config.rest_weight_limit,
+            config.rest_ban_s,
+            config.rest_429s_before_ban,
+            rest_clock or SystemClock(),
+        )
+        self.rest = RestApi(source, self.limiter, self.stats, config.rest_weight_limit)
+        self.faults = Faults(self.hub, self.rest.faults, self.limiter, self.stats)
+        self.requests = Requests(self.hub, config.max_streams_per_connection, self.stats)
+        self.keeper = Keeper(self.hub, config, self.stats)
+        self.schedule = [parse_fault(text) for text in config.faults]
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _live(self) -> RestSource:
+        """Serve the market model: its truth, its feed, its REST answers."""
+        config = self.config
+        self.model = MarketModel(
+            config.symbols,
+            config.seed,
+            config.trade_share,
+            depth=config.book_depth,
+            history=config.truth_history,
+            liquidation_share=config.liquidation_share,
+        )
+        self.hub.router = _live_router(frozenset(config.symbols))
+        self.feed = LiveFeed(self.model, self.hub, config, self.stats, self.feed_enabled)
+        return LiveRest(self.model)
+
+    def _replay(self, capture: Capture) -> RestSource:
+        """Serve a capture: its streams, its REST answers."""
+        config = self.config
+        replay = ReplayFeed(
+            capture,
+            self.hub,
+            config.replay_speed,
+            config.replay_start_grace_s,
+            self.feed_enabled,
+            self.stats,
+        )
+        self.replay = replay
+        self.hub.router = replay.router
+        return ReplayRest(capture, lambda: replay.position_ns)
+
+    @property
+    def truth(self) -> Truth:
+        """The true books (live mode only)."""
+        if self.model is None:
+            raise RuntimeError("a replayed capture has no truth book: run the market model")
+        return Truth(self.model)
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.config.host}:{self.port}"
+        return f"ws://{_url_host(self.config.host)}:{self.port}"
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self.config.host}:{self.port}"
+        return f"http://{_url_host(self.config.host)}:{self.port}"
 
     def app(self) -> web.Application:
         app = web.Application()
-        routes = [
-            web.get("/fapi/v1/exchangeInfo", self._exchange_info),
-            web.get("/{route:public|market}/ws/{streams:.*}", self._ws),
-            web.get("/{route:public|market}/ws", self._ws),
-            web.get("/{route:public|market}/stream", self._ws),
-            web.get("/ws/{streams:.*}", self._ws),
-            web.get("/ws", self._ws),
-            web.get("/stream", self._ws),
-        ]
-        app.add_routes(routes)
+        app.add_routes(self.rest.routes())
+        app.add_routes(
+            [
+                web.get("/{route:public|market}/ws/{streams:.*}", self._ws),
+                web.get("/{route:public|market}/ws", self._ws),
+                web.get("/{route:public|market}/stream", self._ws),
+                web.get("/ws/{streams:.*}", self._ws),
+                web.get("/ws", self._ws),
+                web.get("/stream", self._ws),
+                web.post("/_sim/fault", self._fault),
+                web.get("/_sim/stats", self._stats),
+                web.get("/_sim/truth", self._truth),
+            ]
+        )
         return app
 
     async def start(self) -> None:
         sock = bind_socket(self.config.host, self.config.port)
         self.port = sock.getsockname()[1]
-        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(
+            self.app(), handle_signals=False, access_log=None, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         await web.SockSite(self._runner, sock).start()
-        self._feed_task = asyncio.create_task(self._feed(), name="sim-feed")
-        log.info("simulator listening on %s (%d symbols)", self.ws_url, len(self.config.symbols))
+        if self.replay is not None:
+            self._spawn(self.replay.run(), "sim-replay")
+        if self.feed is not None:
+            self._spawn(self.feed.run(), "sim-feed")
+        self._spawn(self.keeper.run(), "sim-keeper")
+        if self.schedule:
+            self._spawn(self.faults.run_schedule(self.schedule), "sim-faults")
+        what = "replaying a capture" if self.replay else f"{len(self.config.symbols)} symbols"
+        log.info("simulator listening on %s (%s)", self.ws_url, what)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_log_failure)
+        self._tasks.append(task)
 
     async def stop(self) -> None:
-        if self._feed_task is not None:
-            self._feed_task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._feed_task
+                await task
+        self._tasks.clear()
+        for conn in list(self.hub.connections):
+            conn.abort()
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _feed(self) -> None:
-        """Emit `rate` events per second, in bursts when the loop falls behind."""
-        loop = asyncio.get_running_loop()
-        interval = 1.0 / self.config.rate
-        due = loop.time()
-        while True:
-            await self.feed_enabled.wait()
-            now = loop.time()
-            if due < now - 1.0:
-                due = now  # resumed after a pause: don't replay the missed second
-            burst = 0
-            while due <= now and burst < 5_000:
-                self.step()
-                due += interval
-                burst += 1
-            await asyncio.sleep(max(0.0, due - loop.time()))
-
     def step(self) -> None:
-        now_ms = time.time_ns() // 1_000_000
-        for emission in self.model.step(now_ms):
-            self.hub.publish(emission)
-            self.emitted += 1
+        """Make one market transaction now and send its real-time events (live mode)."""
+        if self.feed is None:
+            raise RuntimeError("a replaying simulator has no market model to step")
+        self.feed.step()
 
     # --- WebSocket ---------------------------------------------------------
 
     async def _ws(self, request: web.Request) -> web.WebSocketResponse:
-        route_name = request.match_info.get("route")
-        route = Route(route_name) if route_name else None
-        combined = request.path.endswith("/stream")
-        names = (
-            request.query.get("streams", "") if combined else request.match_info.get("streams", "")
+        ws = web.WebSocketResponse(
+            autoping=False, max_msg_size=MAX_INCOMING_BYTES, timeout=CLOSE_WAIT_S
         )
-        ws = web.WebSocketResponse(autoping=True, max_msg_size=1 << 20)
         await ws.prepare(request)
-        conn = SimConnection(route, combined, QUEUE_LIMIT, RECORD_LIMIT)
-        self.hub.add(conn)
-        self.hub.subscribe(conn, [n for n in names.split("/") if n])
+        conn = self._connect(request)
         writer = asyncio.create_task(self._writer(ws, conn), name="sim-ws-writer")
         try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    reply = self._handle_request(conn, msg.data)
-                    conn.queue.append(reply)
-                    conn.wakeup.set()
+            await self._read(ws, conn)
         finally:
+            if conn.close_request is not None or conn.overflowed:
+                await asyncio.wait({writer}, timeout=CLOSE_WAIT_S)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
             self.hub.remove(conn)
         return ws
 
-    async def _writer(self, ws: web.WebSocketResponse, conn: SimConnection) -> None:
-        queue = conn.queue
-        while not ws.closed:
-            await conn.wakeup.wait()
-            conn.wakeup.clear()
-            if conn.overflowed:
-                await ws.close(code=1008, message=b"Slow consumer")
-                return
-            while queue:
-                await ws.send_frame(queue.popleft(), WSMsgType.TEXT)
-
-    def _handle_request(self, conn: SimConnection, text: str) -> bytes:
-        try:
-            request = _request_decoder.decode(text)
-        except msgspec.DecodeError as exc:
-            return _encode(_Error(_ErrorBody(3, f"Invalid JSON: {exc}")))
-        req_id = request.get("id")
-        method = request.get("method")
-        params = request.get("params", [])
-        if not isinstance(params, list):
-            return _encode(_Error(_ErrorBody(1, "Invalid value type: expected list"), req_id))
-        if method == "SUBSCRIBE":
-            self.hub.subscribe(conn, [str(p) for p in params])
-        elif method == "UNSUBSCRIBE":
-            self.hub.unsubscribe(conn, [str(p) for p in params])
-        elif method == "LIST_SUBSCRIPTIONS":
-            return _encode(_Result(list(conn.subscriptions), req_id))
-        elif method == "SET_PROPERTY":
-            if len(params) != 2 or params[0] != "combined":
-                return _encode(_Error(_ErrorBody(0, "Unknown property"), req_id))
-            if not isinstance(params[1], bool):
-                return _encode(_Error(_ErrorBody(1, "Invalid value type"), req_id))
-            conn.combined = params[1]
-        else:
-            return _encode(_Error(_ErrorBody(2, f"Invalid request: method {method!r}"), req_id))
-        return _encode(_Result(None, req_id))
-
-    # --- REST --------------------------------------------------------------
-
-    async def _exchange_info(self, request: web.Request) -> web.Response:
-        symbols = [_symbol_info(s) for s in self.config.symbols]
-        body = {
-            "timezone": "UTC",
-            "serverTime": time.time_ns() // 1_000_000,
-            "rateLimits": [
-                {
-                    "rateLimitType": "REQUEST_WEIGHT",
-                    "interval": "MINUTE",
-                    "intervalNum": 1,
-                    "limit": 2400,
-                },
-            ],
-            "exchangeFilters": [],
-            "symbols": symbols,
-        }
-        return web.Response(
-            body=_encode(body),
-            content_type="application/json",
-            headers={"X-MBX-USED-WEIGHT-1M": "1"},
+    def _connect(self, request: web.Request) -> SimConnection:
+        """A new connection on the request's route and URL form, with its URL's streams."""
+        route_name = request.match_info.get("route")
+        combined = request.path.endswith("/stream")
+        text = request.query.get("streams", "") if combined else request.match_info.get("streams")
+        names = [n for n in (text or "").split("/") if n]
+        now = asyncio.get_running_loop().time()
+        config = self.config
+        route = Route(route_name) if route_name else None
+        conn = SimConnection(
+            route,
+            combined,
+            config.queue_frames,
+            config.record_frames,
+            now,
+            config.max_incoming_per_s,
         )
+        if request.transport is not None:
+            conn.abort = request.transport.abort
+        self.stats.connections += 1
+        self.hub.add(conn)
+        self.keeper.admit(conn, now)
+        if len(set(names)) > config.max_streams_per_connection:
+            self.requests.too_many(conn)
+        else:
+            self.hub.subscribe(conn, names)
+        return conn
+
+    async def _read(self, ws: web.WebSocketResponse, conn: SimConnection) -> None:
+        loop = asyncio.get_running_loop()
+        async for msg in ws:
+            if conn.closing or not self._incoming(conn, msg, loop.time()):
+                return
+
+    def _incoming(self, conn: SimConnection, msg: WSMessage, now: float) -> bool:
+        """Handle one incoming message; False when the connection must close."""
+        if not conn.allow_incoming(now):
+            self.stats.rate_closes += 1
+            conn.close(CLOSE_POLICY, "Too many requests")
+            return False
+        if msg.type is WSMsgType.TEXT or msg.type is WSMsgType.BINARY:
+            self.requests.handle(conn, msg.data)
+        elif msg.type is WSMsgType.PING:
+            conn.send_control(False, msg.data)
+        elif msg.type is WSMsgType.PONG:
+            conn.last_pong = now
+        return not conn.closing
+
+    async def _writer(self, ws: web.WebSocketResponse, conn: SimConnection) -> None:
+        """The only task that writes to `ws`: frames, pings/pongs, then the close."""
+        queue, control = conn.queue, conn.control
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await conn.wakeup.wait()
+                conn.wakeup.clear()
+                while (control or queue) and not conn.overflowed:
+                    while control:
+                        ping, data = control.popleft()
+                        await (ws.ping(data) if ping else ws.pong(data))
+                    if queue:
+                        await ws.send_frame(queue.popleft(), WSMsgType.TEXT)
+                        conn.frames_sent += 1
+                if conn.overflowed:
+                    self.stats.slow_closes += 1
+                    await ws.close(code=CLOSE_POLICY, message=b"Slow consumer")
+                    return
+                conn.drained.set()
+                if conn.close_request is not None:
+                    code, reason = conn.close_request
+                    await ws.close(code=code, message=reason.encode())
+                    return
+
+    # --- control endpoints -------------------------------------------------
+
+    async def _fault(self, request: web.Request) -> web.Response:
+        try:
+            spec = spec_decoder.decode(await request.read())
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            return _json({"error": f"bad fault spec: {exc}"}, 400)
+        affected = self.faults.apply(spec)
+        return _json({"kind": type(spec).__name__.lower(), "affected": affected}, 200)
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        return _json(msgspec.to_builtins(self.stats), 200)
+
+    async def _truth(self, request: web.Request) -> web.Response:
+        symbol = request.query.get("symbol", "")
+        try:
+            truth = self.truth
+            update_id = int(request.query.get("update_id") or truth.last_update_id(symbol))
+            bids, asks = truth.book_at(symbol, update_id)
+        except (RuntimeError, KeyError, LookupError, ValueError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"symbol": symbol, "updateId": update_id, "bids": bids, "asks": asks}, 200)
 
 
-def _symbol_info(symbol: str) -> dict[str, Any]:
-    inst = instrument(symbol)
-    return {
-        "symbol": symbol,
-        "pair": symbol,
-        "contractType": "PERPETUAL",
-        "status": "TRADING",
-        "baseAsset": symbol.removesuffix("USDT"),
-        "quoteAsset": "USDT",
-        "pricePrecision": inst.price_decimals,
-        "quantityPrecision": inst.qty_decimals,
-        "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": inst.tick_size,
-                "maxPrice": inst.price(10 ** (inst.price_decimals + 7)),
-                "tickSize": inst.tick_size,
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": inst.step_size,
-                "maxQty": inst.qty(10 ** (inst.qty_decimals + 6)),
-                "stepSize": inst.step_size,
-            },
-            {"filterType": "MIN_NOTIONAL", "notional": "5"},
-        ],
-    }
+def _json(body: Any, status: int) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(body), status=status, content_type="application/json"
+    )
+
+
+def _live_router(symbols: frozenset[str]) -> Any:
+    def router(name: str) -> frozenset[Route]:
+        parsed = parse_name(name, symbols)
+        return frozenset({parsed.route}) if parsed is not None else frozenset()
+
+    return router
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("simulator task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
