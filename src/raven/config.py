@@ -142,6 +142,9 @@ class MonitoringConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_onl
     # How often health is re-evaluated for the gRPC health service; staleness is
     # the absence of events, so only a clock can notice it.
     health_interval_s: PositiveFloat = 1.0
+    # An order book not live for this long (resyncing, or syncing the first time
+    # after its first snapshot request) makes /health 503; /ready waits for books.
+    stale_book_s: PositiveFloat = 30.0
 
 
 class EmbeddedStoreConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -19,25 +18,7 @@ from raven.sim.server import Simulator
 from raven.types import Kind
 from tests.helpers import wait_until
 from tests.ops.promtool import promtool_check
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def parse(text: bytes) -> Samples:
-    """{(sample name, sorted labels): value} of an exposition."""
-    out: Samples = {}
-    for family in text_string_to_metric_families(text.decode()):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def total(samples: Samples, name: str, **match: str) -> float:
-    return sum(
-        v
-        for (n, labels), v in samples.items()
-        if n == name and all(dict(labels).get(k) == want for k, want in match.items())
-    )
+from tests.ops.scrape import has, parse, scrape, total
 
 
 def test_sources_write_declared_families_with_their_help_and_labels() -> None:
@@ -151,22 +132,16 @@ def test_breaker_source_reports_state_and_totals() -> None:
     assert samples[("raven_circuit_breaker_rejections_total", labels)] == 1
 
 
-async def scrape(app: RavenApp) -> bytes:
-    assert app.ops.http is not None
-    url = f"http://127.0.0.1:{app.ops.http.metrics_port}/metrics"
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        assert response.status == 200
-        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        return await response.read()
-
-
-async def test_metrics_move_as_events_flow_and_pass_promtool(
+async def test_metrics_move_as_events_flow_and_stream_totals_are_exact(
     sim: Simulator, app: RavenApp, client: AsyncRavenClient
 ) -> None:
     before = parse(await scrape(app))
     assert total(before, "raven_connector_connected") == len(app.connectors[0].connections)  # type: ignore[attr-defined]
     # Only the connections' FEED_CONNECTED status events so far.
     assert total(before, "raven_pipeline_events_total") == total(
+        before, "raven_connector_connected"
+    )
+    assert total(before, "raven_received_events_total", kind="status") == total(
         before, "raven_connector_connected"
     )
     assert total(before, "raven_streams_open") == 0
@@ -194,24 +169,32 @@ async def test_metrics_move_as_events_flow_and_pass_promtool(
         assert total(after, name) >= total(before, name) + 100, name
     # every accepted event is published, plus the candle updates built from trades
     published = total(after, "raven_bus_published_total")
-    assert published >= total(after, "raven_pipeline_events_total")
+    assert published >= total(after, "raven_pipeline_events_accepted_total")
+    received_total = total(after, "raven_received_events_total")
+    assert received_total == total(after, "raven_pipeline_events_total")
     assert total(after, "raven_stream_events_sent_total") >= received
     assert total(after, "raven_streams_open") == 1
     assert total(after, "raven_connector_frames_skipped_total") == 0
-    assert total(after, "raven_connector_last_message_timestamp_seconds") > 0
     for symbol in ("BTCUSDT", "ETHUSDT"):
         for kind in ("trade", "quote"):
             stamp = total(after, "raven_last_event_timestamp_seconds", symbol=symbol, kind=kind)
             assert stamp > 0, (symbol, kind)
-    assert total(after, "raven_component_healthy", component="grpc") == 1
-    assert total(after, "raven_build_info") == 1
-    assert total(after, "process_cpu_seconds_total") > 0
+    assert not has(after, "raven_store_up"), "no store configured: no store metrics"
     promtool_check(during)
 
-    # The stream is closed now: its counts stay in the totals (counters never go back).
+    # Closed streams keep their counts (the registry's totals): nothing goes back,
+    # and a stream that opened and closed between two scrapes is counted too.
     await wait_until(lambda: not app.registry.streams, what="the stream to close")
+    sent = app.registry.stats().sent
+    async with client.stream(["BTCUSDT"], [Kind.TRADE]) as short:
+        reader = asyncio.create_task(anext(aiter(short)))  # reading takes in the ack
+        await wait_until(lambda: bool(short.acks), what="the second stream's ack")
+        reader.cancel()
+    await wait_until(lambda: not app.registry.streams, what="the second stream to close")
     later = parse(await scrape(app))
     assert total(later, "raven_streams_open") == 0
+    assert total(later, "raven_streams_opened_total") == 2
+    assert total(later, "raven_stream_events_sent_total") == app.registry.stats().sent >= sent
     assert total(later, "raven_stream_events_sent_total") >= total(
         after, "raven_stream_events_sent_total"
     )

@@ -66,6 +66,14 @@ class _End(Exception):
         self.message = message
 
 
+# Why the server ends a stream, by its status code (the metrics' reason label).
+_END_REASONS = {
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "slow_consumer",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
+    grpc.StatusCode.INVALID_ARGUMENT: "bad_request",
+}
+
+
 class MarketDataService:
     def __init__(
         self,
@@ -77,6 +85,9 @@ class MarketDataService:
         self.registry = registry
         self.history = history
         self.closing = False
+        # Streams the server ended or refused, by reason, for the metrics layer.
+        self.ended = dict.fromkeys(_END_REASONS.values(), 0)
+        self.refused = {"connection_limit": 0, "shutting_down": 0}
 
     @property
     def catalog(self) -> Catalog:
@@ -105,9 +116,11 @@ class MarketDataService:
 
     async def stream_market_data(self, requests: AsyncIterator[bytes], context: Context) -> None:
         if self.closing:
+            self.refused["shutting_down"] += 1
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the server is shutting down")
         registry = self.registry
         if len(registry.streams) >= self.config.max_connections:
+            self.refused["connection_limit"] += 1
             await context.abort(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"connection limit reached ({self.config.max_connections} streams); "
@@ -129,6 +142,7 @@ class MarketDataService:
             await self._supervise(stream, reader, sender, failed)
         except _End as end:
             ending = end
+            self.ended[_END_REASONS[end.code]] += 1
         finally:
             for task in (reader, sender, failed):
                 task.cancel()

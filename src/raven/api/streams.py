@@ -28,6 +28,7 @@ from raven.core.latency import Histogram
 from raven.core.state import MarketRecord, MarketState, candle_channel
 from raven.core.views import BookViews
 from raven.model import Status
+from raven.ops import tracing
 from raven.types import Kind, StatusKind
 from raven.v1 import market_data_pb2 as pb
 
@@ -58,6 +59,8 @@ class ClientStream:
         control, chunks = sub.drain(limit, now)
         if control is not None:
             return control
+        if sub.traced is not None:  # a sampled event's chunk is queued (tracing on)
+            tracing.sent(sub, chunks, now)
         if sub.pending_gap:
             chunks.insert(0, codec.gap_chunk(sub.pending_gap, GAP_REASON, now))
             sub.pending_gap = 0

@@ -33,6 +33,7 @@ import asyncio
 import collections
 import enum
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
@@ -122,6 +123,9 @@ class Subscriber:
         self.on_failure: Callable[[], None] | None = None
         self.latency = latency  # published -> sent, observed once per frame (its oldest event)
         self.stats = SubscriberStats()
+        # Chunks of sampled events waiting to be sent, set by raven.ops.tracing only
+        # while there are some: the sender checks it once per frame, never per event.
+        self.traced: dict[int, Any] | None = None
 
     @property
     def depth(self) -> int:
@@ -349,6 +353,10 @@ class Bus:
 
     def has_subscribers(self, topic: Topic) -> bool:
         return topic in self._subs
+
+    def subscribers(self, topic: Topic) -> tuple[Subscriber, ...]:
+        """Who gets `topic` now (tracing follows a sampled event to its senders)."""
+        return tuple(self._subs.get(topic, ()))
 
     def publish(
         self,

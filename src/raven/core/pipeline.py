@@ -84,6 +84,9 @@ class Pipeline:
         self.stats = PipelineStats()
         self.latency_exchange_to_receive = Histogram()
         self.latency_receive_to_publish = Histogram()
+        # Feed-wide statuses (no symbol) by exchange; per-symbol events are counted
+        # per kind in `MarketRecord.received`. Both read by the metrics layer.
+        self.feed_statuses: dict[str, int] = {}
         self._handlers: dict[type[Any], Callable[[Any, MarketRecord, int], None]] = {
             Trade: self._trade,
             Quote: self._quote,
@@ -107,6 +110,7 @@ class Pipeline:
             self._feed_status(event)  # type: ignore[arg-type]
             return
         rec = self.state.record(event.exchange, event.symbol)
+        rec.received[kind] += 1
         if kind is not Status:
             self.latency_exchange_to_receive.observe_ns(event.receive_time - event.exchange_time)
             if kind is BookDelta and not rec.book_live:
@@ -189,6 +193,7 @@ class Pipeline:
     def _feed_status(self, e: Status) -> None:
         """A status of a whole feed (no symbol): to every STATUS subscriber of it."""
         self.stats.accepted += 1
+        self.feed_statuses[e.exchange] = self.feed_statuses.get(e.exchange, 0) + 1
         topic = (Kind.STATUS, e.exchange, "", "")
         self.bus.publish(topic, codec.encode(e), time.time_ns(), True)
         if self.recorder is not None:

@@ -5,9 +5,7 @@ A check is a function of the current time (Unix ns) that returns one
 healthy and ready, a one-word status and the age of its newest message.
 Adding a component is one line:
 
-    health.add(freshness_check("book:binance_futures:BTCUSDT", "book",
-                               newest_ns=lambda: book.exchange_time,
-                               stale_after_s=config.monitoring.stale_feed_s))
+    health.add(store_check(writer, config.monitoring.store_down_s))
 
 `HealthRegistry.evaluate()` runs every check (cheap attribute reads, no
 I/O) whenever /health, /ready or a metrics scrape asks. `HealthMonitor`
@@ -28,14 +26,18 @@ import msgspec
 log = logging.getLogger("raven.ops.health")
 
 
+Info = dict[str, str | int | float | bool]
+
+
 class ComponentStatus(msgspec.Struct, frozen=True):
-    name: str  # "binance_futures/public#0", "grpc", "store:embedded", ...
+    name: str  # "binance_futures/public#0", "book:binance_futures:BTCUSDT", "store:embedded"
     kind: str  # feed | book | store | grpc
     healthy: bool
-    status: str  # one word: ok, waiting, reconnecting, stale, down, stopped
+    status: str  # one word: ok, waiting, syncing, reconnecting, resyncing, stale, down, ...
     age_s: float | None = None  # age of the newest message; None: not applicable / none yet
-    ready: bool = True  # counts towards /ready (feeds: connected)
+    ready: bool = True  # counts towards /ready (feeds: connected; books: live)
     detail: str = ""
+    info: Info = msgspec.field(default_factory=dict)  # per kind: breaker, state, counts
 
 
 class HealthReport(msgspec.Struct, frozen=True):
@@ -49,15 +51,24 @@ HealthCheck = Callable[[int], ComponentStatus]  # now (Unix ns) -> status
 
 
 class HealthRegistry:
-    """The checks of every component; `started` gates readiness."""
+    """The checks of every component; `started` gates health and readiness."""
 
     def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
         self.clock = clock
         self.started = False
+        self.started_ns = 0  # when started (Unix ns): "waiting since" for checks
         self._checks: list[HealthCheck] = []
 
     def add(self, check: HealthCheck) -> None:
         self._checks.append(check)
+
+    def start(self) -> None:
+        self.started = True
+        self.started_ns = self.clock()
+
+    def since(self) -> int:
+        """When the checks started counting (start, or now if not started)."""
+        return self.started_ns or self.clock()
 
     def evaluate(self) -> HealthReport:
         now = self.clock()
@@ -106,52 +117,198 @@ def freshness_check(
     return check
 
 
-class ConnectionLike(Protocol):
-    @property
-    def label(self) -> str: ...
+class ConnectionStatsLike(Protocol):
     @property
     def connected(self) -> bool: ...
     @property
     def last_message_ns(self) -> int: ...
+    @property
+    def disconnected_ns(self) -> int: ...
+    @property
+    def connects(self) -> int: ...
+    @property
+    def disconnects(self) -> int: ...
+    @property
+    def last_error(self) -> str: ...
 
 
-def feed_check(conn: ConnectionLike, stale_after_s: float) -> HealthCheck:
-    """One exchange WebSocket connection: stale when silent too long."""
-    return freshness_check(
-        conn.label,
-        "feed",
-        lambda: conn.last_message_ns,
-        stale_after_s,
-        up=lambda: conn.connected,
-    )
+class ConnectionLike(Protocol):
+    """An exchange WebSocket connection (`raven.connectors.binance.connection`)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def stats(self) -> ConnectionStatsLike: ...
+    @property
+    def watched(self) -> list[str]: ...
+
+
+def feed_check(conn: ConnectionLike, stale_after_s: float, since: Callable[[], int]) -> HealthCheck:
+    """One exchange WebSocket connection; ready while connected.
+
+    With streams that should be busy (`watched`: `busy_streams` of the
+    config) it is stale when its newest message is older than
+    `stale_after_s` (counted from `since()`, the start, before the first
+    one). A connection of quiet streams only (liquidations, klines) may be
+    silent for minutes: it is unhealthy only when disconnected that long.
+    """
+
+    def check(now_ns: int) -> ComponentStatus:
+        stats = conn.stats
+        newest = stats.last_message_ns
+        age = _age(now_ns, newest) if newest else None
+        info: Info = {
+            "busy_streams": len(conn.watched),
+            "connects": stats.connects,
+            "disconnects": stats.disconnects,
+        }
+        if stats.last_error:
+            info["last_error"] = stats.last_error
+        if conn.watched:
+            silent = _age(now_ns, newest or since())
+            healthy = silent <= stale_after_s
+            bad, detail = "stale", f"no message for {silent:.1f} s (limit {stale_after_s:g} s)"
+        else:
+            down = 0.0 if stats.connected else _age(now_ns, stats.disconnected_ns or since())
+            healthy = down <= stale_after_s
+            bad, detail = "down", f"disconnected for {down:.1f} s (limit {stale_after_s:g} s)"
+        if not healthy:
+            status = bad
+        elif not stats.connected:
+            status, detail = "reconnecting", ""
+        else:
+            status, detail = ("ok" if newest or not conn.watched else "waiting"), ""
+        return ComponentStatus(
+            conn.label, "feed", healthy, status, age, stats.connected, detail, info
+        )
+
+    return check
+
+
+class BookStatsLike(Protocol):
+    """`raven.connectors.binance.book_sync.BookStats`."""
+
+    @property
+    def state(self) -> int: ...  # 0 syncing, 1 live, 2 stale (BookState)
+    @property
+    def since_ns(self) -> int: ...
+    @property
+    def resyncs(self) -> int: ...
+    @property
+    def buffered(self) -> int: ...
+    @property
+    def last_update_id(self) -> int: ...
+
+
+SYNCING, LIVE, STALE = 0, 1, 2  # = raven.connectors.binance.book_sync.BookState
+_BOOK_STATES = {SYNCING: "syncing", LIVE: "live", STALE: "stale"}
+
+
+def book_check(
+    name: str,
+    stats: BookStatsLike,
+    stale_after_s: float,
+    newest_ns: Callable[[], int],
+    listed: Callable[[], bool] = lambda: True,
+) -> HealthCheck:
+    """One order book; ready while live.
+
+    Live: ok. Stale (resyncing after a gap, a request, a lost connection):
+    healthy for `stale_after_s`, then unhealthy until live again. Syncing the
+    first time: healthy ("waiting") until its first diff depth event asks for
+    a snapshot, then unhealthy if still not live `stale_after_s` later, so a
+    start never turns /health 503 by itself but a sync that can't finish does.
+    A symbol the venue doesn't list (its streams stay silent) is left out.
+    """
+
+    def check(now_ns: int) -> ComponentStatus:
+        state = int(stats.state)
+        newest = newest_ns()
+        age = _age(now_ns, newest) if newest else None
+        info: Info = {
+            "state": _BOOK_STATES.get(state, str(state)),
+            "resyncs": stats.resyncs,
+            "update_id": stats.last_update_id,
+            "buffered": stats.buffered,
+        }
+        if state == LIVE:
+            return ComponentStatus(name, "book", True, "ok", age, True, "", info)
+        if not listed():
+            detail = "the venue does not list this symbol"
+            return ComponentStatus(name, "book", True, "unlisted", age, True, detail, info)
+        if state == SYNCING and not stats.since_ns:
+            return ComponentStatus(name, "book", True, "waiting", age, False, "", info)
+        waited = _age(now_ns, stats.since_ns)
+        healthy = waited <= stale_after_s
+        status = ("syncing" if state == SYNCING else "resyncing") if healthy else "stale"
+        detail = f"not live for {waited:.1f} s (limit {stale_after_s:g} s)"
+        return ComponentStatus(name, "book", healthy, status, age, False, detail, info)
+
+    return check
+
+
+class StoreHealthLike(Protocol):
+    """`raven.storage.writer.StoreHealth`."""
+
+    @property
+    def up(self) -> bool: ...
+    @property
+    def since_ns(self) -> int: ...
+    @property
+    def breaker(self) -> str: ...
+    @property
+    def last_error(self) -> str: ...
+    @property
+    def pending_events(self) -> int: ...
 
 
 class StoreLike(Protocol):
-    """What a store exposes for its health check."""
+    """A store's writer (`raven.storage.writer.StoreWriter`)."""
 
     @property
     def name(self) -> str: ...
 
-    def write_lag_s(self) -> float:
+    def health(self) -> StoreHealthLike: ...
+
+    def write_lag_ns(self) -> int:
         """Age of the oldest event not yet written; 0 when caught up."""
         ...
 
 
 def store_check(store: StoreLike, down_after_s: float) -> HealthCheck:
-    """Down when events have waited longer than `down_after_s` to be written."""
+    """Unhealthy when the store has been down (its breaker not closed) for more
+    than `down_after_s`, or its writes are more than `down_after_s` behind.
+    Events wait meanwhile (memory, then spool), so a short outage is healthy."""
 
     def check(now_ns: int) -> ComponentStatus:
-        lag = store.write_lag_s()
-        healthy = lag <= down_after_s
-        detail = "" if healthy else f"writes {lag:.1f} s behind (limit {down_after_s:g} s)"
-        status = "ok" if lag == 0 else ("behind" if healthy else "down")
-        return ComponentStatus(f"store:{store.name}", "store", healthy, status, None, True, detail)
+        health = store.health()
+        lag = round(store.write_lag_ns() / 1e9, 3)
+        down = 0.0 if health.up else _age(now_ns, health.since_ns)
+        info: Info = {
+            "breaker": health.breaker,
+            "pending_events": health.pending_events,
+            "write_lag_s": lag,
+        }
+        if health.last_error:
+            info["last_error"] = health.last_error
+        healthy = down <= down_after_s and lag <= down_after_s
+        if not health.up:
+            status = "down" if not healthy else "failing"
+            detail = f"down for {down:.1f} s (limit {down_after_s:g} s), breaker {health.breaker}"
+            if health.last_error:
+                detail += f": {health.last_error}"
+        elif lag > down_after_s:
+            status, detail = "behind", f"writes {lag:.1f} s behind (limit {down_after_s:g} s)"
+        else:
+            status, detail = ("ok" if lag == 0 else "writing"), ""
+        name = f"store:{store.name}"
+        return ComponentStatus(name, "store", healthy, status, None, True, detail, info)
 
     return check
 
 
 def flag_check(name: str, kind: str, up: Callable[[], bool], down_status: str) -> HealthCheck:
-    """Healthy while `up()` holds (e.g. the gRPC server is serving)."""
+    """Healthy (and ready) while `up()` holds (e.g. the gRPC server is serving)."""
 
     def check(now_ns: int) -> ComponentStatus:
         ok = up()

@@ -43,13 +43,19 @@ from raven.connectors.base import EventSink
 from raven.model import Event
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import Span, Tracer
+
+    from raven.core.bus import Bus, Subscriber, Topic
+    from raven.core.citadel import Citadel
 
 log = logging.getLogger("raven.ops.tracing")
 
 _active: Tracing | None = None
 _NOOP = contextlib.nullcontext(None)
+PENDING_SENDS = 64  # sampled chunks remembered per subscriber until sent
+SEND_WAIT_NS = 30 * 1_000_000_000  # a sampled chunk not sent in this long never will be
 
 
 def span(
@@ -70,6 +76,55 @@ def event_span(
     if active is None or not active.in_event:
         return _NOOP
     return active.tracer.start_as_current_span(name, attributes=attributes)
+
+
+def start_span(name: str, **attributes: str | int | float | bool) -> Span | None:
+    """A span that outlives a `with` block (a book resync: from stale to live),
+    ended by `end_span`; None when tracing is off. Always a new trace: it must
+    not hang off whatever event happens to be current when it starts."""
+    active = _active
+    if active is None:
+        return None
+    from opentelemetry.context import Context
+
+    return active.tracer.start_span(name, context=Context(), attributes=attributes)
+
+
+def end_span(span: Span | None, **attributes: str | int | float | bool) -> None:
+    if span is None:
+        return
+    if attributes:
+        span.set_attributes(attributes)
+    span.end()
+
+
+def sent(sub: Subscriber, chunks: list[bytes], now_ns: int) -> None:
+    """A client stream's sender took `chunks`: end the `stream.send` hop of each
+    sampled event among them. Called only while `sub.traced` is set, once per frame."""
+    pending = sub.traced
+    active = _active
+    if pending is None:
+        return
+    if active is None:
+        sub.traced = None
+        return
+    for chunk in chunks:
+        entry = pending.pop(id(chunk), None)
+        if entry is not None:
+            _, parent, published_ns = entry
+            span = active.tracer.start_span(
+                "stream.send",
+                context=parent,
+                start_time=published_ns,
+                attributes={"raven.stream": sub.name},
+            )
+            span.end(end_time=now_ns)
+    # Entries of events the queue conflated or dropped are never sent: forget them.
+    horizon = now_ns - SEND_WAIT_NS
+    while pending and next(iter(pending.values()))[2] < horizon:
+        del pending[next(iter(pending))]
+    if not pending:
+        sub.traced = None
 
 
 def enabled() -> bool:
@@ -111,6 +166,8 @@ class Tracing:
         self.tracer: Tracer = self.provider.get_tracer("raven")
         self.in_event = False  # true while a sampled event is being ingested
         self.sampled_events = 0
+        self._citadel: Citadel | None = None
+        self._bus: Bus | None = None
 
     def activate(self) -> None:
         global _active
@@ -145,7 +202,70 @@ class Tracing:
 
         return traced
 
+    def instrument(self, citadel: Citadel | None, bus: Bus | None) -> None:
+        """Follow sampled events through `citadel` (a `citadel.validate` hop) and
+        `bus` (a `bus.publish` hop per publish, then a `stream.send` hop when each
+        subscriber's sender takes the chunk).
+
+        Only while a sampled event is being ingested, `citadel.check` and
+        `bus.publish` are shadowed on those instances by timed versions (an
+        instance attribute in front of the method, removed right after), so
+        every other event runs the plain methods: no per-event test or call.
+        """
+        self._citadel = citadel
+        self._bus = bus
+
+    @contextlib.contextmanager
+    def _follow(self) -> Iterator[None]:
+        """The shadowing described in `instrument`, for one sampled event."""
+        shadowed: list[tuple[object, str]] = []
+        try:
+            citadel, bus = self._citadel, self._bus
+            if citadel is not None:
+                _shadow(citadel, "check", self._traced_check(citadel.check), shadowed)
+            if bus is not None:
+                _shadow(bus, "publish", self._traced_publish(bus, bus.publish), shadowed)
+            yield
+        finally:
+            for obj, name in shadowed:
+                delattr(obj, name)
+
+    def _traced_check(self, check: Callable[[Event], Event | None]) -> Callable[..., Any]:
+        tracer = self.tracer
+
+        def traced(event: Event) -> Event | None:
+            with tracer.start_as_current_span("citadel.validate") as span:
+                out = check(event)
+                if out is None:
+                    span.set_attribute("raven.rejected", True)
+                return out
+
+        return traced
+
+    def _traced_publish(self, bus: Bus, publish: Callable[..., None]) -> Callable[..., None]:
+        from opentelemetry import trace
+
+        tracer = self.tracer
+
+        def traced(topic: Topic, chunk: bytes, now_ns: int, *args: Any) -> None:
+            subs = bus.subscribers(topic)
+            attrs: dict[str, str | int] = {
+                "raven.topic": _topic_name(topic),
+                "raven.subscribers": len(subs),
+            }
+            with tracer.start_as_current_span("bus.publish", attributes=attrs) as span:
+                publish(topic, chunk, now_ns, *args)
+            if subs:
+                parent = trace.set_span_in_context(span)
+                for sub in subs:
+                    _await_send(sub, chunk, parent, now_ns)
+
+        return traced
+
     def _trace_event(self, event: Event, sink: EventSink) -> None:
+        if self.in_event:  # an event ingested inside a sampled one (a resync's status)
+            sink(event)
+            return
         from opentelemetry import trace
 
         handed_over = time.time_ns()
@@ -166,7 +286,10 @@ class Tracing:
         self.sampled_events += 1
         self.in_event = True
         try:
-            with self.tracer.start_as_current_span("pipeline.ingest", context=context):
+            with (
+                self.tracer.start_as_current_span("pipeline.ingest", context=context),
+                self._follow(),
+            ):
                 sink(event)
         finally:
             self.in_event = False
@@ -176,6 +299,28 @@ class Tracing:
 
     def server_interceptor(self) -> grpc.aio.ServerInterceptor:
         return _ServerInterceptor(self.tracer)
+
+
+def _shadow(obj: object, name: str, replacement: object, done: list[tuple[object, str]]) -> None:
+    setattr(obj, name, replacement)
+    done.append((obj, name))
+
+
+def _topic_name(topic: Topic) -> str:
+    kind, exchange, symbol, channel = topic
+    return "/".join(p for p in (kind.name.lower(), exchange, symbol, channel) if p)
+
+
+def _await_send(sub: Subscriber, chunk: bytes, parent: Context, published_ns: int) -> None:
+    """Remember that `sub` queued a sampled event's `chunk` (see `sent`)."""
+    pending = sub.traced
+    if pending is None:
+        pending = sub.traced = {}
+    elif len(pending) >= PENDING_SENDS:
+        del pending[next(iter(pending))]  # the oldest: conflated or dropped, most likely
+    # Keyed by identity: the queue holds this very object until it is sent, and
+    # the entry holds it too, so the id can't be reused meanwhile.
+    pending[id(chunk)] = (chunk, parent, published_ns)
 
 
 def _exporter(config: TracingConfig) -> SpanExporter:

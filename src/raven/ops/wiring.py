@@ -3,6 +3,17 @@
 This is the one place that knows which components a `RavenApp` has. A new
 component adds one `metrics.add(...)` and one `health.add(...)` line to
 `Operations.__init__` (or calls them on `app.ops` after building it).
+
+What is wired (README "Metrics" and "Health" list every name):
+
+- the Binance connector: each connection, each synced book, REST weight and
+  snapshots, the REST circuit breaker; a health check per connection and book;
+- the pipeline: events received per exchange and kind, validation per rule,
+  book keeping, the bus, the stage latency histograms, the latest state;
+- the API: client streams (exact totals), auth, GetHistoricalData;
+- storage (unless `backend = "none"`): each writer, its breaker, a health
+  check per store;
+- the gRPC server's health check; tracing's sampled events, when on.
 """
 
 from __future__ import annotations
@@ -12,13 +23,14 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from raven.api.history import HistoryService
 from raven.api.service import SERVICE
-from raven.connectors.binance.connection import EXCHANGE
-from raven.connectors.binance.connector import BinanceFuturesConnector
 from raven.ops import catalog, sources
-from raven.ops.health import HealthMonitor, HealthRegistry, feed_check, flag_check
+from raven.ops.feed_sources import connector_checks, connector_source
+from raven.ops.health import HealthMonitor, HealthRegistry, flag_check
 from raven.ops.http import OpsServer
 from raven.ops.metrics import MetricsRegistry
+from raven.ops.store_sources import storage_checks, storage_source
 
 if TYPE_CHECKING:
     from raven.app import RavenApp
@@ -36,15 +48,37 @@ class Operations:
         self.health = HealthRegistry()
         metrics, health = self.metrics, self.health
 
+        def exchanges() -> list[str]:  # read at scrape time: tests add connectors later
+            return [connector.name for connector in app.connectors]
+
         metrics.add(sources.build_info_source, name="build_info")
-        for connector in app.connectors:
-            if isinstance(connector, BinanceFuturesConnector):
-                metrics.add(sources.connections_source(EXCHANGE, connector.connections), EXCHANGE)
-                for conn in connector.connections:
-                    health.add(feed_check(conn, config.stale_feed_s))
-        metrics.add(sources.pipeline_source(app.pipeline, app.bus), name="pipeline")
+        if app.binance is not None:
+            metrics.add(connector_source(app.binance), name=app.binance.name)
+            metrics.add(sources.breaker_source(app.binance.breaker), name="rest-breaker")
+            for check in connector_checks(
+                app.binance, app.state, health, config.stale_feed_s, config.stale_book_s
+            ):
+                health.add(check)
+        pipeline = app.pipeline
+        metrics.add(sources.received_source(app.state, pipeline, exchanges), name="received")
+        metrics.add(sources.pipeline_source(pipeline, app.views), name="pipeline")
+        metrics.add(sources.stage_source(pipeline, app.registry), name="stages")
+        metrics.add(sources.validation_source(app.citadel, exchanges), name="validation")
         metrics.add(sources.state_source(app.state), name="state")
-        metrics.add(sources.StreamsSource(app.registry.streams), name="streams")
+        metrics.add(sources.streams_source(app.registry, app.service), name="streams")
+        if app.grpc.auth is not None:
+            metrics.add(sources.auth_source(app.grpc.auth), name="auth")
+        if isinstance(app.service.history, HistoryService):
+            metrics.add(sources.history_source(app.service.history), name="history")
+        if app.storage is not None:
+            metrics.add(storage_source(app.storage), name="storage")
+            for writer in app.storage.writers:
+                metrics.add(sources.breaker_source(writer.breaker), name=f"{writer.name}-breaker")
+            for check in storage_checks(app.storage, config.store_down_s):
+                health.add(check)
+        if app.tracing is not None:
+            app.tracing.instrument(app.citadel, app.bus)
+            metrics.add(sources.tracing_source(app.tracing), name="tracing")
         health.add(flag_check("grpc", "grpc", lambda: app.grpc.serving, "stopped"))
         metrics.add(sources.health_source(health), name="health")
 
@@ -62,7 +96,7 @@ class Operations:
         """Listen, then mark started and begin feeding the gRPC health service."""
         if self.http is not None:
             await self.http.start()
-        self.health.started = True
+        self.health.start()
         self._task = asyncio.create_task(self.monitor.run(), name="health-monitor")
 
     async def stop(self) -> None:

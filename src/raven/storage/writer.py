@@ -51,13 +51,17 @@ import msgspec
 
 from raven.breaker import BreakerState, CircuitBreaker
 from raven.config import WriterConfig
+from raven.core.latency import Histogram
 from raven.model import BookSnapshot, Event
+from raven.ops import tracing
 from raven.storage.base import BookCheckpoint, Item, Record, Store, StoreError
 from raven.storage.spool import Spool
 
 log = logging.getLogger("raven.storage")
 
 LAST_TS_TIMEOUT_S = 3.0  # for reading a store's newest ts at start
+# Bounds (s) of the batch write duration histogram: 1 ms to 30 s (write_timeout_s).
+WRITE_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class WriterStats(msgspec.Struct, frozen=True):
@@ -132,6 +136,7 @@ class StoreWriter:
         self.rejected = 0
         self.spilled = 0
         self.last_written_ts = 0
+        self.write_seconds = Histogram(WRITE_BOUNDS)  # every write call, failed ones too
         self.up = True
         self.since_ns = wall_ns()
 
@@ -153,6 +158,8 @@ class StoreWriter:
     def _spill(self) -> None:
         memory = self._memory
         chunk = [memory.popleft() for _ in range(min(self._batch, len(memory)))]
+        if not self._spooled:
+            self._spool_head_ts = chunk[0][0]  # the oldest unwritten record, for write_lag_ns
         self._spooled += len(chunk)
         self.spilled += len(chunk)
         spills = self._spills
@@ -279,8 +286,7 @@ class StoreWriter:
         if batch[0][0] == self._failed_head:
             self.retries += 1
         try:
-            async with asyncio.timeout(self.config.write_timeout_s):
-                await self.store.write(batch)
+            await self._timed_write(batch)
         except StoreError as exc:
             if not exc.retryable:
                 self._reject(batch, exc)
@@ -304,6 +310,17 @@ class StoreWriter:
         self.last_written_ts = batch[-1][0]
         self._commit(len(batch))
         return True
+
+    async def _timed_write(self, batch: list[Record]) -> None:
+        """One write call, timed (`write_seconds`) and traced (`store.write_batch`)."""
+        started = time.perf_counter()
+        try:
+            with tracing.span("store.write_batch", store=self.name, events=len(batch),
+                              retry=batch[0][0] == self._failed_head):  # fmt: skip
+                async with asyncio.timeout(self.config.write_timeout_s):
+                    await self.store.write(batch)
+        finally:
+            self.write_seconds.observe(time.perf_counter() - started)
 
     async def _failed(self, batch: list[Record], error: str) -> None:
         self.failures += 1
@@ -352,11 +369,15 @@ class StoreWriter:
     # --- observation -------------------------------------------------------------------
 
     def write_lag_ns(self) -> int:
+        """Age of the oldest record not yet written (its ts is its receive time); 0 when
+        caught up. The spool's head is known when it started (or was read at start);
+        after part of the spool is written it is just past the last written record."""
         if not self.pending:
             return 0
-        oldest = self.last_written_ts or self._spool_head_ts
-        if not oldest and self._memory:
-            oldest = self._memory[0][0]
+        if self._spooled:
+            oldest = max(self._spool_head_ts, self.last_written_ts)
+        else:
+            oldest = self._memory[0][0] if self._memory else 0
         return max(0, self._wall_ns() - oldest) if oldest else 0
 
     def stats(self) -> WriterStats:

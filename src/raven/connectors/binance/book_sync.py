@@ -24,6 +24,10 @@ and deltas keep flowing, lines the snapshot up with the deltas around it in
 a throwaway `OrderBook`, and emits it as a `BookSnapshot` at the latest
 update id: levels beyond the snapshot depth that drifted stale disappear.
 
+With tracing on, each sync (`book.sync`) and each resync (`book.resync`,
+from stale to live again) is one span; `stats[symbol].since_ns` says since
+when a book is in its state (for /health).
+
 States, per symbol:
 
     SYNCING --(snapshot bridged)--> LIVE --(gap, request, lost connection)--> STALE
@@ -36,12 +40,14 @@ import collections
 import enum
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgspec
 
 from raven.connectors.base import EventSink
 from raven.core.book import OrderBook
 from raven.model import BookDelta, BookSnapshot, Status
+from raven.ops import tracing
 from raven.types import Nanos, StatusKind
 
 
@@ -65,6 +71,9 @@ class BookStats(msgspec.Struct):
     dropped: int = 0  # deltas dropped: behind the book, or buffer overflow
     buffered: int = 0  # deltas waiting for a snapshot now
     bridge: tuple[int, int, int] = (0, 0, 0)  # (U, lastUpdateId, u) of the latest bridge
+    # Since when (wall clock ns) the book is in its state; while syncing the first
+    # time, since its first snapshot request (0: no diff depth event yet).
+    since_ns: int = 0
 
 
 def bridges(delta: BookDelta, update_id: int) -> bool:
@@ -75,7 +84,7 @@ def bridges(delta: BookDelta, update_id: int) -> bool:
 
 
 class _Book:
-    __slots__ = ("asked", "buffer", "pending", "recent", "refreshing", "stats", "symbol")
+    __slots__ = ("asked", "buffer", "pending", "recent", "refreshing", "span", "stats", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -85,6 +94,7 @@ class _Book:
         self.pending: BookSnapshot | None = None  # a snapshot waiting for its bridge event
         self.refreshing = False
         self.recent: collections.deque[BookDelta] = collections.deque()  # deltas during a refresh
+        self.span: Any = None  # the open "book.sync" / "book.resync" span (tracing on)
 
 
 class BookSync:
@@ -179,6 +189,10 @@ class BookSync:
 
     def _ask(self, book: _Book) -> None:
         book.asked = True
+        stats = book.stats
+        if stats.state is BookState.SYNCING and not stats.since_ns:
+            stats.since_ns = self.clock()
+            book.span = tracing.start_span("book.sync", exchange=self.exchange, symbol=book.symbol)
         self.want_snapshot(book.symbol)
 
     def _try_bridge(self, book: _Book) -> None:
@@ -209,9 +223,13 @@ class BookSync:
         for delta in chain:
             self.emit(delta)
         stats.state = BookState.LIVE
+        stats.since_ns = self.clock()
         stats.last_update_id = chain[-1].update_id
         stats.snapshots += 1
         stats.bridge = (first.first_update_id, snap_id, first.update_id)
+        if book.span is not None:
+            tracing.end_span(book.span, update_id=snap_id, deltas=len(chain))
+            book.span = None
         self._status(book, StatusKind.BOOK_LIVE, f"live at update id {snap_id}")
 
     def _chain(self, book: _Book, first: BookDelta) -> list[BookDelta] | None:
@@ -241,7 +259,12 @@ class BookSync:
         stats = book.stats
         if stats.state is BookState.LIVE:
             stats.state = BookState.STALE
+            stats.since_ns = self.clock()
             stats.resyncs += 1
+            # A span from stale to live again (no-op unless tracing is on).
+            book.span = tracing.start_span(
+                "book.resync", exchange=self.exchange, symbol=book.symbol, reason=reason
+            )
             self._status(book, StatusKind.BOOK_STALE, reason)
         book.buffer.clear()
         stats.buffered = 0

@@ -63,6 +63,7 @@ class ConnectionStats(msgspec.Struct):
     subscribe_errors: int = 0  # error replies to SUBSCRIBE
     last_message_ns: int = 0  # receive time of the latest frame, any socket
     connected_since_ns: int = 0
+    disconnected_ns: int = 0  # when the latest socket was lost (0: never)
     last_error: str = ""
 
 
@@ -346,6 +347,7 @@ class Connection:
     def _lost(self, link: Link, end: _End) -> None:
         stats = self.stats
         stats.connected = False
+        stats.disconnected_ns = time.time_ns()
         stats.disconnects += 1
         stats.silence_reconnects += end is _End.SILENT
         stats.last_error = link.end_reason

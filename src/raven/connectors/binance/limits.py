@@ -81,6 +81,11 @@ class WeightLimiter:
             self.stats.limit = limit
             self.stats.budget = limit - self.reserve
 
+    def used_now(self, now: float) -> int:
+        """`stats.used` as of `now`: 0 once a new venue minute began. For metrics,
+        which read between requests; changes nothing."""
+        return self.stats.used if math.floor(now / self.window_s) == self._minute else 0
+
     def acquire(self, weight: int, now: float) -> float:
         """0.0: go now (the weight is counted); else seconds to wait and ask again."""
         stats = self.stats

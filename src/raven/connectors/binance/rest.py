@@ -33,6 +33,7 @@ from raven.connectors.binance.limits import (
     WeightLimiter,
 )
 from raven.model import BookSnapshot
+from raven.ops import tracing
 
 log = logging.getLogger("raven.connectors.binance.rest")
 
@@ -107,19 +108,23 @@ class BinanceRest:
         if not self.breaker.allow():
             retry_in = max(self.breaker.seconds_until_probe(), 0.1)
             raise RestUnavailable(f"circuit open: {self.breaker.last_error}", retry_in=retry_in)
-        try:
-            async with session.get(
-                self.base_url + path, params=params, timeout=self.timeout
-            ) as resp:
-                body = await resp.read()
-                received = time.time_ns()
-                status = resp.status
-                headers = resp.headers
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            detail = f"GET {path}: {exc or type(exc).__name__}"
-            self.breaker.record_failure(detail)
-            raise RestUnavailable(detail) from None
-        self._check(path, status, headers, body)
+        # A span per request (no-op unless tracing is on); errors end it as failed.
+        with tracing.span("rest.get", path=path, weight=weight) as span:
+            try:
+                async with session.get(
+                    self.base_url + path, params=params, timeout=self.timeout
+                ) as resp:
+                    body = await resp.read()
+                    received = time.time_ns()
+                    status = resp.status
+                    headers = resp.headers
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                detail = f"GET {path}: {exc or type(exc).__name__}"
+                self.breaker.record_failure(detail)
+                raise RestUnavailable(detail) from None
+            if span is not None:
+                span.set_attribute("http.status_code", status)
+            self._check(path, status, headers, body)
         return body, received
 
     async def _wait_for_weight(self, path: str, weight: int) -> None:
