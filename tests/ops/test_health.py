@@ -1,29 +1,34 @@
-"""Health checks, /health and /ready, and the gRPC health service, on a real run."""
+"""Health checks of each component kind, driven by the real components' own state.
+
+The connections, book sync and store writer are the real classes, not run
+against a venue or a database here: their plain stats are set or driven by
+hand, and the registry's clock is a fake, so each state and threshold is
+checked exactly. tests/ops/test_health_run.py covers the same on a live run.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from pathlib import Path
 
-import aiohttp
-import grpc
-import pytest
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 
 from raven.api.service import SERVICE
-from raven.app import RavenApp
+from raven.config import WriterConfig, config_from_dict
+from raven.connectors.binance.book_sync import BookSync
+from raven.connectors.binance.connector import BinanceFuturesConnector
+from raven.model import BookDelta, BookSnapshot, Trade
 from raven.ops.health import (
     HealthMonitor,
     HealthRegistry,
+    book_check,
+    feed_check,
     flag_check,
     freshness_check,
     store_check,
 )
-from raven.sim.server import Simulator
-from raven.types import S_NS
-from tests.conftest import server_config
+from raven.storage.memory import MemoryStore
+from raven.storage.writer import StoreWriter
+from raven.types import S_NS, Side
 from tests.helpers import wait_until
 
 T0 = 1_700_000_000 * S_NS
@@ -35,18 +40,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now
-
-
-class LaggingStore:
-    """A store's health view: how far behind its writes are."""
-
-    name = "embedded"
-
-    def __init__(self) -> None:
-        self.lag = 0.0
-
-    def write_lag_s(self) -> float:
-        return self.lag
 
 
 def test_feed_is_healthy_while_fresh_and_stale_after_the_limit() -> None:
@@ -84,22 +77,6 @@ def test_feed_is_healthy_while_fresh_and_stale_after_the_limit() -> None:
     assert report.components[0].status == "reconnecting"
 
 
-def test_store_is_down_when_writes_fall_behind_the_limit() -> None:
-    store = LaggingStore()
-    registry = HealthRegistry(Clock())
-    registry.started = True
-    registry.add(store_check(store, down_after_s=60.0))
-    assert registry.evaluate().components[0].status == "ok"
-    store.lag = 30.0
-    component = registry.evaluate().components[0]
-    assert (component.healthy, component.status) == (True, "behind")
-    store.lag = 61.0
-    report = registry.evaluate()
-    assert not report.healthy
-    assert report.components[0].name == "store:embedded"
-    assert report.components[0].detail == "writes 61.0 s behind (limit 60 s)"
-
-
 async def test_monitor_reports_changes_to_the_grpc_health_servicer() -> None:
     up = [True]
     registry = HealthRegistry(Clock())
@@ -122,125 +99,145 @@ async def test_monitor_reports_changes_to_the_grpc_health_servicer() -> None:
     assert monitor.changes == 2, "only changes are reported"
 
 
-@pytest.fixture
-async def watched_app(sim: Simulator) -> AsyncIterator[RavenApp]:
-    """A server whose feeds turn stale after 1 s of silence."""
-    config = server_config(sim, monitoring={"stale_feed_s": 1.0, "health_interval_s": 0.05})
-    server = RavenApp(config)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
+def connector() -> BinanceFuturesConnector:
+    """A real connector (never run): bookTicker on /public (busy), aggTrade on /market."""
+    config = config_from_dict(
+        {"exchanges": {"binance_futures": {"symbols": ["BTCUSDT"]}}}, "test"
+    ).exchanges.binance_futures
+    return BinanceFuturesConnector(config, lambda event: None)
 
 
-async def get_json(url: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session, session.get(url) as response:
-        return response.status, await response.json()
+def test_a_busy_feed_is_stale_when_silent_a_quiet_one_only_when_down() -> None:
+    clock = Clock()
+    registry = HealthRegistry(clock)
+    registry.start()
+    busy, quiet = connector().connections
+    assert (busy.label, bool(busy.watched)) == ("binance_futures/public#0", True)
+    assert (quiet.label, bool(quiet.watched)) == ("binance_futures/market#0", False)
+    for conn in (busy, quiet):
+        registry.add(feed_check(conn, 5.0, registry.since))
+        conn.stats.connected = True
+    report = registry.evaluate()
+    assert [(c.status, c.healthy, c.ready) for c in report.components] == [
+        ("waiting", True, True),
+        ("ok", True, True),
+    ]
+    clock.now += 6 * S_NS  # nothing for 6 s: the busy feed is stale, the quiet one is fine
+    busy_status, quiet_status = registry.evaluate().components
+    assert (busy_status.status, busy_status.healthy) == ("stale", False)
+    assert busy_status.detail == "no message for 6.0 s (limit 5 s)"
+    assert busy_status.info["busy_streams"] == 1
+    assert (quiet_status.status, quiet_status.healthy) == ("ok", True)
+
+    busy.stats.last_message_ns = quiet.stats.last_message_ns = clock.now - S_NS
+    quiet.stats.connected = False
+    quiet.stats.disconnected_ns = clock.now
+    quiet.stats.last_error = "closed by the venue"
+    busy_status, quiet_status = registry.evaluate().components
+    assert (busy_status.status, busy_status.healthy, busy_status.age_s) == ("ok", True, 1.0)
+    assert (quiet_status.status, quiet_status.healthy, quiet_status.ready) == (
+        "reconnecting",
+        True,
+        False,
+    )
+    clock.now += 6 * S_NS  # still down 6 s later
+    quiet_status = registry.evaluate().components[1]
+    assert (quiet_status.status, quiet_status.healthy) == ("down", False)
+    assert quiet_status.info["last_error"] == "closed by the venue"
 
 
-def all_feeds_stale(body: Any) -> bool:
-    return all(c["status"] == "stale" for c in body["components"] if c["kind"] == "feed")
+def delta(first: int, last: int, prev: int) -> BookDelta:
+    return BookDelta("binance_futures", "BTCUSDT", (("100.0", "1"),), (), first, last, prev, 1, 1)
 
 
-async def wait_for_status(
-    url: str, status: int, what: str, also: Callable[[Any], bool] = lambda body: True
-) -> Any:
-    deadline = time.monotonic() + 15
-    while True:
-        code, body = await get_json(url)
-        if code == status and also(body):
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: last {code} {body}")
-        await asyncio.sleep(0.02)
+def test_a_book_syncing_at_start_is_healthy_and_not_ready_stale_too_long_is_unhealthy() -> None:
+    clock = Clock()
+    asked: list[str] = []
+    books = BookSync("binance_futures", ["BTCUSDT"], lambda e: None, asked.append, clock=clock)
+    registry = HealthRegistry(clock)
+    registry.start()
+    newest = [0]
+    stats = books.stats["BTCUSDT"]
+    registry.add(book_check("book:binance_futures:BTCUSDT", stats, 10.0, lambda: newest[0]))
+
+    def status() -> tuple[str, bool, bool]:
+        c = registry.evaluate().components[0]
+        return c.status, c.healthy, c.ready
+
+    assert status() == ("waiting", True, False), "no depth event yet: waiting, not ready"
+    clock.now += 3600 * S_NS
+    assert status() == ("waiting", True, False), "a quiet start is never unhealthy"
+    books.on_delta(delta(10, 12, 9))  # the first event asks for a snapshot
+    assert asked == ["BTCUSDT"]
+    assert status() == ("syncing", True, False)
+    clock.now += 11 * S_NS
+    assert status() == ("stale", False, False), "a sync that can't finish is unhealthy"
+    books.on_snapshot(BookSnapshot("binance_futures", "BTCUSDT", (), (), 11, 1, 1))
+    newest[0] = clock.now - S_NS // 10
+    c = registry.evaluate().components[0]
+    assert (c.status, c.healthy, c.ready, c.age_s) == ("ok", True, True, 0.1)
+    assert c.info == {"state": "live", "resyncs": 0, "update_id": 12, "buffered": 0}
+
+    books.on_delta(delta(20, 21, 19))  # pu 19 != 12: a gap, the book resyncs
+    assert status() == ("resyncing", True, False)
+    clock.now += 10 * S_NS
+    assert status() == ("resyncing", True, False)
+    clock.now += 1 * S_NS
+    c = registry.evaluate().components[0]
+    assert (c.status, c.healthy) == ("stale", False)
+    assert c.detail == "not live for 11.0 s (limit 10 s)"
+    books.on_snapshot(BookSnapshot("binance_futures", "BTCUSDT", (), (), 20, 1, 1))
+    assert status() == ("ok", True, True)
+    assert registry.evaluate().components[0].info["resyncs"] == 1
 
 
-async def test_health_turns_503_when_the_feed_stalls_and_200_when_it_recovers(
-    sim: Simulator, watched_app: RavenApp
+def test_an_unlisted_symbols_book_does_not_hold_readiness() -> None:
+    books = BookSync("binance_futures", ["NOPEUSDT"], lambda e: None, lambda s: None)
+    registry = HealthRegistry(Clock())
+    registry.start()
+    registry.add(book_check("book:x", books.stats["NOPEUSDT"], 1.0, lambda: 0, lambda: False))
+    c = registry.evaluate().components[0]
+    assert (c.status, c.healthy, c.ready) == ("unlisted", True, True)
+
+
+async def test_a_store_down_past_the_limit_is_unhealthy_and_healthy_again_once_written(
+    tmp_path: Path,
 ) -> None:
-    app = watched_app
-    assert app.ops.http is not None
-    base = f"http://127.0.0.1:{app.ops.http.health_port}"
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc.port}")
-    stub: Any = health_pb2_grpc.HealthStub(channel)
-    serving = health_pb2.HealthCheckResponse
-
-    async def grpc_status() -> int:
-        reply = await stub.Check(health_pb2.HealthCheckRequest(service=SERVICE))
-        return int(reply.status)
-
+    clock = Clock()
+    store = MemoryStore("memory")
+    config = WriterConfig(
+        batch_size=10, flush_interval_s=0.01, max_buffer_events=10, failure_threshold=2,
+        probe_interval_s=0.05, retry_delay_s=0.01, stop_timeout_s=1.0,
+    )  # fmt: skip
+    writer = StoreWriter(store, config, tmp_path, wall_ns=clock)
+    registry = HealthRegistry(clock)
+    registry.start()
+    registry.add(store_check(writer, 60.0))
+    await writer.start()
     try:
-        sim.feed_enabled.set()
-        connections = app.connectors[0].connections  # type: ignore[attr-defined]
-        await wait_until(
-            lambda: all(c.last_message_ns for c in connections), what="a message on each feed"
-        )
-        body = await wait_for_status(f"{base}/health", 200, "healthy with the feed on")
-        assert body["status"] == "ok"
-        kinds = {c["kind"] for c in body["components"]}
-        assert kinds == {"feed", "grpc"}
-        assert all(c["age_s"] is not None for c in body["components"] if c["kind"] == "feed")
-        code, ready = await get_json(f"{base}/ready")
-        assert (code, ready["ready"]) == (200, True)
+        assert registry.evaluate().components[0].status == "ok"
+        store.down = True
+        for n in range(25):  # past the memory bound: some go to the spool
+            event = Trade("x", "BTCUSDT", "1", "1", Side.BUY, n, clock.now, clock.now + n)
+            writer.offer((clock.now + n, event))
+        await wait_until(lambda: not writer.up, what="the breaker to open")
+        c = registry.evaluate().components[0]
+        assert (c.name, c.status, c.healthy) == ("store:memory", "failing", True)
+        assert c.info["breaker"] in ("open", "half_open")
+        assert c.info["pending_events"] == 25
+        assert c.info["last_error"] == "memory is down"
 
-        changes = app.ops.monitor.changes
-        sim.feed_enabled.clear()  # the simulator stalls: connections stay open, nothing arrives
-        # Each connection turns stale on its own clock; wait for both.
-        body = await wait_for_status(
-            f"{base}/health", 503, "every feed stale after the stall", all_feeds_stale
-        )
-        assert body["status"] == "unhealthy"
-        feeds = [c for c in body["components"] if c["kind"] == "feed"]
-        assert feeds
-        assert all(c["status"] == "stale" and not c["healthy"] for c in feeds)
-        assert all(c["age_s"] > 1.0 for c in feeds)
-        grpc_component = next(c for c in body["components"] if c["kind"] == "grpc")
-        assert grpc_component["healthy"]
-        await wait_until(lambda: app.ops.monitor.changes > changes, what="the monitor to notice")
-        assert await grpc_status() == serving.NOT_SERVING
-        code, ready = await get_json(f"{base}/ready")
-        assert code == 200, "stale is unhealthy, but still connected, so ready"
+        clock.now += 61 * S_NS  # down for 61 s: events wait, the store is unhealthy
+        c = registry.evaluate().components[0]
+        assert (c.status, c.healthy) == ("down", False)
+        assert c.detail.startswith("down for 61.0 s (limit 60 s), breaker ")
+        assert c.info["write_lag_s"] == 61.0
+        assert writer.stats().spool_events > 0
 
-        sim.feed_enabled.set()
-        await wait_for_status(f"{base}/health", 200, "healthy again after recovery")
-        deadline = time.monotonic() + 15
-        while await grpc_status() != serving.SERVING:  # the monitor's next evaluation
-            assert time.monotonic() < deadline, "gRPC health never went back to SERVING"
-            await asyncio.sleep(0.02)
+        store.down = False  # back: the probe writes, then everything pending
+        await wait_until(lambda: writer.pending == 0, what="everything written")
+        c = registry.evaluate().components[0]
+        assert (c.status, c.healthy, c.info["breaker"]) == ("ok", True, "closed")
+        assert writer.write_seconds.count >= writer.failures + writer.batches
     finally:
-        sim.feed_enabled.clear()
-        await channel.close()
-
-
-async def test_ready_waits_for_feeds_and_health_for_start(sim: Simulator) -> None:
-    config = server_config(sim, monitoring={"stale_feed_s": 60.0})
-    app = RavenApp(config)
-    assert not app.ops.health.evaluate().ready, "not ready before start"
-    await app.start()
-    try:
-        assert app.ops.http is not None
-        base = f"http://127.0.0.1:{app.ops.http.health_port}"
-        await wait_for_status(f"{base}/ready", 200, "ready once the feeds connect")
-        code, body = await get_json(f"{base}/health")
-        assert code == 200
-        assert {c["status"] for c in body["components"] if c["kind"] == "feed"} <= {"waiting", "ok"}
-    finally:
-        await app.stop()
-    assert not app.ops.health.evaluate().healthy, "not healthy once stopped"
-
-
-async def test_metrics_and_health_can_share_one_port(sim: Simulator) -> None:
-    from tests.helpers import free_port
-
-    port = free_port()
-    app = RavenApp(server_config(sim, monitoring={"metrics_port": port, "health_check_port": port}))
-    await app.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            for path in ("/metrics", "/health", "/ready"):
-                async with session.get(f"http://127.0.0.1:{port}{path}") as response:
-                    assert response.status in (200, 503), path
-                    assert await response.read()
-    finally:
-        await app.stop()
+        await writer.stop()
