@@ -187,7 +187,12 @@ async def test_metrics_move_as_events_flow_and_stream_totals_are_exact(
     await wait_until(lambda: not app.registry.streams, what="the stream to close")
     sent = app.registry.stats().sent
     async with client.stream(["BTCUSDT"], [Kind.TRADE]) as short:
-        reader = asyncio.create_task(anext(aiter(short)))  # reading takes in the ack
+
+        async def first() -> None:
+            async for _ in short:  # reading takes in the ack
+                return
+
+        reader = asyncio.create_task(first())
         await wait_until(lambda: bool(short.acks), what="the second stream's ack")
         reader.cancel()
     await wait_until(lambda: not app.registry.streams, what="the second stream to close")

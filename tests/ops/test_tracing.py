@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -131,6 +132,11 @@ def pipeline_with_a_reader() -> tuple[Pipeline, Subscriber]:
     return pipeline, sub
 
 
+def pending(sub: Subscriber) -> dict[int, Any] | None:
+    """The sampled chunks `sub` is waiting to send (read fresh each time)."""
+    return sub.traced
+
+
 def test_a_sampled_event_is_followed_through_citadel_and_bus_to_the_send(
     memory_tracing: tracing.Tracing,
 ) -> None:
@@ -141,11 +147,12 @@ def test_a_sampled_event_is_followed_through_citadel_and_bus_to_the_send(
         sink(trade(n))
     assert "publish" not in vars(pipeline.bus), "the plain method is back after the event"
     assert "check" not in vars(pipeline.citadel)
-    assert sub.traced is not None
-    assert len(sub.traced) == 1, "one of four events sampled"
+    waiting = pending(sub)
+    assert waiting is not None
+    assert len(waiting) == 1, "one of four events sampled"
     _, chunks = sub.drain(100, 10_000_000)
     tracing.sent(sub, chunks, 10_000_000)
-    assert sub.traced is None, "nothing left to follow: the sender's check is off again"
+    assert pending(sub) is None, "nothing left to follow: the sender's check is off again"
 
     spans = finished(memory_tracing)
     by_id = {s.context.span_id: s for s in spans if s.context is not None}
@@ -177,12 +184,13 @@ def test_a_sampled_chunk_never_sent_is_forgotten(memory_tracing: tracing.Tracing
     sink = memory_tracing.event_sink(pipeline.ingest)
     for n in range(1, 5):
         sink(trade(n))
-    assert sub.traced is not None
-    ((_, _, published),) = sub.traced.values()
+    waiting = pending(sub)
+    assert waiting is not None
+    ((_, _, published),) = waiting.values()
     tracing.sent(sub, [b"another event"], published + tracing.SEND_WAIT_NS - 1)
-    assert sub.traced is not None, "still waiting"
+    assert pending(sub) is not None, "still waiting"
     tracing.sent(sub, [b"another event"], published + tracing.SEND_WAIT_NS + 1)
-    assert sub.traced is None, "given up: conflated or dropped, it will never be sent"
+    assert pending(sub) is None, "given up: conflated or dropped, it will never be sent"
     assert not [s for s in finished(memory_tracing) if s.name == "stream.send"]
 
 
