@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -203,3 +205,12 @@ async def test_metrics_move_as_events_flow_and_stream_totals_are_exact(
     assert total(later, "raven_stream_events_sent_total") >= total(
         after, "raven_stream_events_sent_total"
     )
+
+
+def test_the_readme_lists_exactly_the_families_raven_exports() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Metrics\n") : readme.index("## Health\n")]
+    listed = set(re.findall(r"^\| .*?\|", section, re.MULTILINE))
+    named = {name for cell in listed for name in re.findall(r"`(raven_[a-z_]+)`", cell)}
+    declared = set(MetricsRegistry(catalog.ALL, process=False).families)
+    assert named == declared

@@ -2,8 +2,8 @@
 
 Off by default (`[tracing] enabled = false`), and then nothing here imports
 OpenTelemetry, no interceptor is installed, the connector's sink is not
-wrapped, and `span()` / `event_span()` return one shared no-op context
-manager after a single `is None` test.
+wrapped, and `span()` / `event_span()` / `start_span()` return a shared
+no-op (or None) after a single `is None` test.
 
 When on (needs the `tracing` extra), `Tracing` owns a TracerProvider with
 one exporter and is the process's active tracer. Other layers call:
@@ -11,19 +11,27 @@ one exporter and is the process's active tracer. Other layers call:
     with tracing.span("store.write_batch", store="embedded", events=n):
         ...                                  # one span per operation
 
-    with tracing.event_span("citadel.validate"):
-        ...                                  # per event: records only inside
-                                             # a sampled event's trace
+    span = tracing.start_span("book.resync", symbol="BTCUSDT")   # outlives a block
+    ...
+    tracing.end_span(span, update_id=u)
 
-- `span(name, **attrs)`: an operation span (connector reconnect, book
-  resync, store batch write); a root span unless one is current.
+- `span(name, **attrs)`: an operation span (connector connect, REST call,
+  store batch write); a root span unless one is current.
+- `start_span` / `end_span`: an operation that spans events (a book sync or
+  resync, from the first snapshot request to live); always its own trace.
 - `event_span(name, **attrs)`: a hop of a sampled market event; a no-op
-  unless the event now being ingested was sampled, so per-event code can
-  call it without making a span per event.
+  unless the event now being ingested was sampled.
 - `Tracing.event_sink(sink)`: wraps the pipeline sink; every Nth event
   (N = 1 / event_sample_rate) gets a `raven.event` trace whose children are
   `connector.decode` (frame received -> handed to the pipeline) and
-  `pipeline.ingest` (validation, state, bus publish; nested `event_span`s).
+  `pipeline.ingest` (validation, state, bus publish).
+- `Tracing.instrument(citadel, bus)`: inside `pipeline.ingest`, a
+  `citadel.validate` hop and a `bus.publish` hop per publish; each
+  subscriber that queued the event's chunk remembers it (`Subscriber.traced`)
+  and its sender ends a `stream.send` hop (published -> handed to the
+  stream's writer) via `sent()`. Unsampled events pay nothing: the hooks
+  exist only while a sampled event is ingested, and the sender tests one
+  attribute per frame (not per event).
 - `Tracing.server_interceptor()`: a span per gRPC call, with its status code.
 """
 

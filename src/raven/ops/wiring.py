@@ -46,20 +46,45 @@ class Operations:
         self.config = config
         self.metrics = MetricsRegistry(catalog.ALL)
         self.health = HealthRegistry()
-        metrics, health = self.metrics, self.health
+        self._wire_feeds(app)
+        self._wire_core(app)
+        self._wire_storage(app)
+        self.health.add(flag_check("grpc", "grpc", lambda: app.grpc.serving, "stopped"))
+        self.metrics.add(sources.health_source(self.health), name="health")
+
+        self.monitor = HealthMonitor(
+            self.health, config.health_interval_s, app.grpc.health, services=("", SERVICE)
+        )
+        self.http: OpsServer | None = None
+        if config.enabled:
+            self.http = OpsServer(
+                config.host, config.metrics_port, config.health_check_port,
+                self.metrics, self.health,
+            )  # fmt: skip
+        self._task: asyncio.Task[None] | None = None
+
+    def _wire_feeds(self, app: RavenApp) -> None:
+        """The Binance connector: connections, books, REST; a check per connection and book."""
+        self.metrics.add(sources.build_info_source, name="build_info")
+        binance = app.binance
+        if binance is None:
+            return
+        self.metrics.add(connector_source(binance), name=binance.name)
+        self.metrics.add(sources.breaker_source(binance.breaker), name="rest-breaker")
+        config = self.config
+        checks = connector_checks(
+            binance, app.state, self.health, config.stale_feed_s, config.stale_book_s
+        )
+        for check in checks:
+            self.health.add(check)
+
+    def _wire_core(self, app: RavenApp) -> None:
+        """Pipeline, validation, state, client streams, the API; tracing's hooks."""
+        metrics, pipeline = self.metrics, app.pipeline
 
         def exchanges() -> list[str]:  # read at scrape time: tests add connectors later
             return [connector.name for connector in app.connectors]
 
-        metrics.add(sources.build_info_source, name="build_info")
-        if app.binance is not None:
-            metrics.add(connector_source(app.binance), name=app.binance.name)
-            metrics.add(sources.breaker_source(app.binance.breaker), name="rest-breaker")
-            for check in connector_checks(
-                app.binance, app.state, health, config.stale_feed_s, config.stale_book_s
-            ):
-                health.add(check)
-        pipeline = app.pipeline
         metrics.add(sources.received_source(app.state, pipeline, exchanges), name="received")
         metrics.add(sources.pipeline_source(pipeline, app.views), name="pipeline")
         metrics.add(sources.stage_source(pipeline, app.registry), name="stages")
@@ -70,27 +95,20 @@ class Operations:
             metrics.add(sources.auth_source(app.grpc.auth), name="auth")
         if isinstance(app.service.history, HistoryService):
             metrics.add(sources.history_source(app.service.history), name="history")
-        if app.storage is not None:
-            metrics.add(storage_source(app.storage), name="storage")
-            for writer in app.storage.writers:
-                metrics.add(sources.breaker_source(writer.breaker), name=f"{writer.name}-breaker")
-            for check in storage_checks(app.storage, config.store_down_s):
-                health.add(check)
         if app.tracing is not None:
             app.tracing.instrument(app.citadel, app.bus)
             metrics.add(sources.tracing_source(app.tracing), name="tracing")
-        health.add(flag_check("grpc", "grpc", lambda: app.grpc.serving, "stopped"))
-        metrics.add(sources.health_source(health), name="health")
 
-        self.monitor = HealthMonitor(
-            health, config.health_interval_s, app.grpc.health, services=("", SERVICE)
-        )
-        self.http: OpsServer | None = None
-        if config.enabled:
-            self.http = OpsServer(
-                config.host, config.metrics_port, config.health_check_port, metrics, health
-            )
-        self._task: asyncio.Task[None] | None = None
+    def _wire_storage(self, app: RavenApp) -> None:
+        """Each store's writer and breaker; a check per store."""
+        storage = app.storage
+        if storage is None:
+            return
+        self.metrics.add(storage_source(storage), name="storage")
+        for writer in storage.writers:
+            self.metrics.add(sources.breaker_source(writer.breaker), name=f"{writer.name}-breaker")
+        for check in storage_checks(storage, self.config.store_down_s):
+            self.health.add(check)
 
     async def start(self) -> None:
         """Listen, then mark started and begin feeding the gRPC health service."""
