@@ -6,7 +6,7 @@ PY := $(BIN)/python
 PROTO_SRC := proto/raven/v1/market_data.proto
 PROTO_OUT := src/raven/v1
 
-.PHONY: demo run sim test lint typecheck proto proto-check bench build clean
+.PHONY: demo run sim test lint typecheck proto proto-check bench bench-quick build clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (Raven needs Python 3.11)"; exit 1; }
@@ -63,6 +63,14 @@ proto-check: $(VENV)/.installed-dev
 
 ## build: the wheel and the sdist in dist/ (DIST=dir to put them elsewhere)
 DIST ?= dist
+## bench: every benchmark scenario, full length; appends to BENCHMARKS.md (see README)
+bench: $(VENV)/.installed-dev
+	$(BIN)/raven bench
+
+## bench-quick: every scenario, a few seconds each
+bench-quick: $(VENV)/.installed-dev
+	$(BIN)/raven bench --quick
+
 build: $(VENV)/.installed-dev
 	@rm -f $(DIST)/raven_md-*
 	$(PY) -m build --no-isolation --outdir $(DIST) . >$(VENV)/build.log 2>&1 || { cat $(VENV)/build.log; exit 1; }

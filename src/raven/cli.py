@@ -1,4 +1,4 @@
-"""The `raven` command line: serve, sim, record, tail, demo, history.
+"""The `raven` command line: serve, sim, record, tail, demo, history, bench.
 
 Every subcommand explains its options in `--help`. Errors a user can fix
 (a missing config file, a bad key, a port in use) are one line, not a
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=20.0, help="seconds to run (default 20)")
     demo.add_argument("--rate", type=float, default=40.0, help="simulated events per second")
     _add_history_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 
@@ -179,6 +180,41 @@ def _add_history_parser(commands: Any) -> None:
     out.add_argument("--parquet", metavar="FILE", help="write Parquet to FILE")
     history.add_argument("--config", metavar="FILE",
                          help="config for --db ([history] limits); default: built-in")  # fmt: skip
+
+
+def _add_bench_parser(commands: Any) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmark scenarios; append the results to BENCHMARKS.md",
+        description="Scenarios: ingest, latency, fanout, memory, storage (default: all). "
+        "Benchmarks report numbers next to same-run baselines; they never fail on a number.",
+    )
+    bench.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                       help="scenarios to run (default: all)")  # fmt: skip
+    bench.add_argument("--quick", action="store_true",
+                       help="a few seconds per scenario instead of the full runs")  # fmt: skip
+    bench.add_argument("--out", default="bench-results", metavar="DIR",
+                       help="folder for the JSON reports (default bench-results)")  # fmt: skip
+    bench.add_argument("--markdown", default="BENCHMARKS.md", metavar="FILE",
+                       help="file the result table is appended to; '' for none")  # fmt: skip
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from raven.bench.base import Mode
+    from raven.bench.runner import run
+
+    command = "raven bench " + " ".join([*args.scenarios, *(["--quick"] if args.quick else [])])
+    path = run(
+        args.scenarios,
+        Mode(quick=args.quick),
+        Path.cwd(),
+        Path(args.out),
+        Path(args.markdown) if args.markdown else None,
+        command.strip(),
+    )
+    print(f"report: {path}" + (f"; table appended to {args.markdown}" if args.markdown else ""))
 
 
 def _config(path: str | None) -> RavenConfig:
@@ -356,6 +392,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], None]] = {
     "tail": cmd_tail,
     "demo": cmd_demo,
     "history": cmd_history,
+    "bench": cmd_bench,
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from raven import fastproto
 from raven.model import (
     BookDelta,
     BookSnapshot,
@@ -28,26 +29,12 @@ from raven.types import Side, StatusKind
 from raven.v1 import market_data_pb2 as pb
 
 _EVENTS_TAG = b"\x12"  # StreamResponse.events: field 2, length-delimited
-_SEQ_TAG = b"\x08"  # StreamResponse.first_sequence: field 1, varint
-_SENT_TAG = b"\x18"  # StreamResponse.sent_time_ns: field 3, varint
-
-
-def varint(value: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative int."""
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+varint = fastproto.varint
 
 
 def frame(first_sequence: int, chunks: Sequence[bytes], sent_time_ns: int) -> bytes:
     """A serialized StreamResponse carrying pre-encoded event chunks."""
-    header = _SEQ_TAG + varint(first_sequence) + _SENT_TAG + varint(sent_time_ns)
-    return header + b"".join(chunks)
+    return fastproto.frame_header(first_sequence, sent_time_ns) + b"".join(chunks)
 
 
 def chunk(message: pb.MarketEvent) -> bytes:
@@ -57,8 +44,9 @@ def chunk(message: pb.MarketEvent) -> bytes:
 
 
 def encode(event: Event) -> bytes:
-    """Encode a normalized event once, as a StreamResponse `events` chunk."""
-    return chunk(to_proto(event))
+    """Encode a normalized event once, as a StreamResponse `events` chunk
+    (by hand: see `raven.fastproto`; `chunk(to_proto(event))` is equivalent)."""
+    return fastproto.encode(event)
 
 
 def _levels(levels: Iterable[Level]) -> list[pb.PriceLevel]:
@@ -182,13 +170,7 @@ def to_proto(event: Event) -> pb.MarketEvent:
 
 def gap_chunk(dropped: int, reason: str, now_ns: int) -> bytes:
     """The marker a DROP_OLDEST subscriber sees where its events were dropped."""
-    return chunk(
-        pb.MarketEvent(
-            exchange_time_ns=now_ns,
-            receive_time_ns=now_ns,
-            gap=pb.Gap(dropped=dropped, reason=reason),
-        )
-    )
+    return fastproto.gap(dropped, reason, now_ns)
 
 
 # --- decoding (client side, history, tests) --------------------------------

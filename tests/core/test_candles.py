@@ -5,9 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from raven.config import CandlesConfig, ConfigError, config_from_dict
-from raven.core.candles import CandleBuilder, CandleSet
+from raven.core.candles import CandleBuilder, CandleSet, RollupBuilder
 from raven.core.decimals import multiply
 from raven.model import Candle, Trade
 from raven.types import S_NS, Side
@@ -25,11 +27,7 @@ def run(candles: CandleSet, trades: list[Trade]) -> list[Candle]:
     """Feed trades; returns every closed bar and the open ones at the end."""
     out: list[Candle] = []
     for t in trades:
-        price, qty = candles.number(t.price), candles.number(t.quantity)
-        for builder in candles.builders:
-            closed = builder.add(t, float(t.price), qty, multiply(price, qty))
-            if closed is not None:
-                out.append(closed)
+        out += [closed for _, closed in candles.add(t)]
     out += [c for b in candles.builders if (c := b.current()) is not None]
     return out
 
@@ -97,3 +95,46 @@ def test_candle_config_rejects_bad_intervals() -> None:
         config_from_dict({"candles": {"intervals": ["1x"]}})
     with pytest.raises(ConfigError, match="must divide a day"):
         config_from_dict({"candles": {"intervals": ["7m"]}})
+
+
+def direct(intervals: tuple[str, ...], trades: list[Trade]) -> list[Candle]:
+    """The same candles with every interval fed trade by trade (no roll-up)."""
+    out: list[Candle] = []
+    for name in intervals:
+        candles = CandleSet(EX, "BTCUSDT", ())
+        builder = CandleBuilder(EX, "BTCUSDT", name)
+        for t in trades:
+            qty = candles.number(t.quantity)
+            closed = builder.add(t, float(t.price), qty, multiply(candles.number(t.price), qty))
+            if closed is not None:
+                out.append(closed)
+        if (current := builder.current()) is not None:
+            out.append(current)
+    return out
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 400_000), st.integers(1, 2000), st.integers(1, 99)),
+        min_size=1,
+        max_size=300,
+    ).map(sorted)
+)
+def test_rolled_up_intervals_equal_intervals_built_from_every_trade(
+    ticks: list[tuple[int, int, int]],
+) -> None:
+    intervals = ("1s", "5s", "1m", "5m")
+    trades = [trade(ms, f"{p}.{p % 10}", f"0.{q:02d}") for ms, p, q in ticks]
+    rolled = run(CandleSet(EX, "BTCUSDT", intervals), trades)
+    key = lambda c: (c.interval, c.open_time, c.closed)  # noqa: E731
+    assert sorted(rolled, key=key) == sorted(direct(intervals, trades), key=key)
+
+
+def test_an_interval_that_is_not_a_multiple_is_fed_directly() -> None:
+    trades = [trade(ms, "1.0", "1") for ms in (0, 3_000, 7_500, 14_000, 21_100)]
+    intervals = ("2s", "3s", "6s")
+    candles = CandleSet(EX, "BTCUSDT", intervals)
+    assert not isinstance(candles.builders[1], RollupBuilder)  # 3s is no multiple of 2s
+    assert isinstance(candles.builders[2], RollupBuilder)
+    key = lambda c: (c.interval, c.open_time, c.closed)  # noqa: E731
+    assert sorted(run(candles, trades), key=key) == sorted(direct(intervals, trades), key=key)

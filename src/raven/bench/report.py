@@ -121,9 +121,11 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(report: Report, json_path: Path, markdown_path: Path) -> None:
+def write(report: Report, json_path: Path, markdown_path: Path | None) -> None:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_bytes(msgspec.json.format(msgspec.json.encode(report), indent=2))
+    if markdown_path is None:
+        return
     existing = markdown_path.read_text() if markdown_path.exists() else ""
     if not existing:
         existing = _HEADER

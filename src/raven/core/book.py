@@ -109,5 +109,6 @@ class OrderBook:
         return self.bids.top(n), self.asks.top(n)
 
     def crossed(self) -> bool:
-        bid, ask = self.bids.best(), self.asks.best()
-        return bid is not None and ask is not None and float(bid[0]) >= float(ask[0])
+        """Best bid >= best ask (crossed or locked); compares the sorted keys."""
+        bids, asks = self.bids._keys, self.asks._keys
+        return bool(bids) and bool(asks) and bids[-1] >= asks[0]

@@ -111,12 +111,13 @@ class BookKeeper:
             publish(topic, chunk, now_ns, True)
 
     def _check_crossed(self, rec: MarketRecord) -> bool:
-        bid, ask = rec.book.best_bid(), rec.book.best_ask()
-        if bid is None or ask is None or float(bid[0]) < float(ask[0]):
+        book = rec.book
+        if not book.crossed():
             rec.book_crossed = 0
             return False
         rec.book_crossed += 1
-        if self.citadel is not None:
+        bid, ask = book.best_bid(), book.best_ask()
+        if self.citadel is not None and bid is not None and ask is not None:
             self.citadel.flag_crossed(rec.exchange, rec.symbol, bid[0], ask[0])
         return True
 

@@ -131,7 +131,10 @@ class Citadel:
         if type(event) is Status:
             return event  # Raven's own and the connector's state changes
         self.checked += 1
-        guard = self.guard(event.exchange, event.symbol, event.receive_time)
+        by_symbol = self._guards.get(event.exchange)
+        guard = by_symbol.get(event.symbol) if by_symbol is not None else None
+        if guard is None or guard.tick is None:  # new, or still without tick and step
+            guard = self.guard(event.exchange, event.symbol, event.receive_time)
         problem = rules.exchange_time(
             event.exchange_time,
             event.receive_time,
@@ -243,10 +246,15 @@ class Citadel:
         guard.band_misses = 0
 
     def _levels(self, guard: Guard, levels: tuple[Level, ...], zero: bool) -> tuple[Level, ...]:
+        # Hot (every level of every book update): the caches are read inline, and a
+        # cached text is never empty, so `or` falls through only on a miss.
+        prices = guard.prices
+        qtys = guard.volumes if zero else guard.quantities
         price, qty = self._price, self._volume if zero else self._quantity
         out: list[Level] | None = None
         for i, (p, q) in enumerate(levels):
-            sp, sq = price(guard, p), qty(guard, q)
+            sp = prices.get(p) or price(guard, p)
+            sq = qtys.get(q) or qty(guard, q)
             if sp is not p or sq is not q:
                 if out is None:
                     out = list(levels[:i])
@@ -258,7 +266,8 @@ class Citadel:
     # --- per kind -----------------------------------------------------------
 
     def _trade(self, e: Trade, guard: Guard) -> Trade:
-        price, qty = self._price(guard, e.price), self._quantity(guard, e.quantity)
+        price = guard.prices.get(e.price) or self._price(guard, e.price)
+        qty = guard.quantities.get(e.quantity) or self._quantity(guard, e.quantity)
         value = float(price)
         self._band(guard, value, "trade price")
         if e.trade_id and guard.ids.seen(e.trade_id):
@@ -269,9 +278,11 @@ class Citadel:
         return msgspec.structs.replace(e, price=price, quantity=qty)
 
     def _quote(self, e: Quote, guard: Guard) -> Quote:
-        bid, ask = self._price(guard, e.bid_price), self._price(guard, e.ask_price)
-        bid_qty = self._quantity(guard, e.bid_quantity)
-        ask_qty = self._quantity(guard, e.ask_quantity)
+        prices, qtys = guard.prices, guard.quantities
+        bid = prices.get(e.bid_price) or self._price(guard, e.bid_price)
+        ask = prices.get(e.ask_price) or self._price(guard, e.ask_price)
+        bid_qty = qtys.get(e.bid_quantity) or self._quantity(guard, e.bid_quantity)
+        ask_qty = qtys.get(e.ask_quantity) or self._quantity(guard, e.ask_quantity)
         bid_f, ask_f = float(bid), float(ask)
         if rules.crossed(bid_f, ask_f):
             raise Rejected(rules.CROSSED_QUOTE, f"quote crossed or locked: bid {bid} >= ask {ask}")

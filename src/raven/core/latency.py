@@ -31,7 +31,10 @@ class Histogram:
         self.sum += seconds
 
     def observe_ns(self, nanos: int) -> None:
-        self.observe(nanos / 1e9)
+        seconds = nanos / 1e9  # written out, not via observe(): one call less per event
+        self.buckets[bisect_left(self.bounds, seconds)] += 1
+        self.count += 1
+        self.sum += seconds
 
     def cumulative(self) -> list[tuple[float, int]]:
         """[(upper bound, count <= bound), ..., (inf, total)], as Prometheus wants."""

@@ -26,7 +26,6 @@ from raven import codec
 from raven.core.books import BookKeeper
 from raven.core.bus import Bus
 from raven.core.citadel import Citadel
-from raven.core.decimals import multiply
 from raven.core.latency import Histogram
 from raven.core.state import MarketRecord, MarketState, candle_channel
 from raven.core.views import BookViews
@@ -145,19 +144,17 @@ class Pipeline:
 
     def _candles(self, e: Trade, rec: MarketRecord, now: int) -> None:
         candles = rec.candles
-        if not candles.builders:
+        builders = candles.builders
+        if not builders:
             return
-        price, qty = candles.number(e.price), candles.number(e.quantity)
-        notional = multiply(price, qty)  # shared by every interval
-        price_f = float(e.price)
         bus = self.bus
-        for builder, topic in zip(candles.builders, rec.candle_topics, strict=True):
-            closed = builder.add(e, price_f, qty, notional)
-            if closed is not None:
-                self.stats.candles_closed += 1
-                bus.publish(topic, codec.encode(closed), now, True)
-                if self.recorder is not None:
-                    self.recorder.record(closed)
+        topics = rec.candle_topics
+        for i, closed in candles.add(e):
+            self.stats.candles_closed += 1
+            bus.publish(topics[i], codec.encode(closed), now, True)
+            if self.recorder is not None:
+                self.recorder.record(closed)
+        for builder, topic in zip(builders, topics, strict=True):
             if bus.has_subscribers(topic):
                 current = rec.candle_chunk(builder)
                 if current is not None:

@@ -32,7 +32,7 @@ from raven.api.history import HistoryService
 from raven.api.service import SERVICE
 from raven.config import HistoryConfig, WriterConfig
 from raven.model import Event, Quote, Trade
-from raven.storage.base import Record, Table
+from raven.storage.base import Record, Store, Table
 from raven.storage.columns import SPECS
 from raven.storage.embedded import DuckDBStore
 from raven.storage.history import HistoryPlan, HistoryReader
@@ -64,8 +64,11 @@ def make_events(n: int, quotes: bool = True, seed: int = 1) -> list[Event]:
     return out
 
 
-def rate(label: str, rows: int, seconds: float, extra: str = "") -> None:
-    print(f"  {label:<52} {rows / seconds:>12,.0f} rows/s  ({rows:,} in {seconds:.2f} s){extra}")
+def rate(label: str, rows: int, seconds: float, extra: str = "", show: bool = True) -> float:
+    per_s = rows / seconds
+    if show:
+        print(f"  {label:<52} {per_s:>12,.0f} rows/s  ({rows:,} in {seconds:.2f} s){extra}")
+    return per_s
 
 
 def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -165,9 +168,12 @@ def size(path: Path) -> str:
     return f"  file {path.stat().st_size / 1e6:.1f} MB"
 
 
-async def writer_rate(n: int, root: Path, max_buffer: int) -> Path:
+async def writer_rate(
+    n: int, root: Path, max_buffer: int, store: Store | None = None, show: bool = True
+) -> tuple[Path, float]:
+    """Events through StorageRecorder -> StoreWriter -> store until all are written."""
     path = root / f"writer-{max_buffer}.duckdb"
-    store = DuckDBStore(path)
+    store = store or DuckDBStore(path)
     config = WriterConfig(spool_dir=str(root), max_buffer_events=max_buffer, stop_timeout_s=600)
     writer = StoreWriter(store, config, root)
     recorder = StorageRecorder([writer])
@@ -184,20 +190,23 @@ async def writer_rate(n: int, root: Path, max_buffer: int) -> Path:
     await recorder.stop()  # returns when the writer has written everything
     seconds = time.perf_counter() - start
     await store.close()
-    label = f"recorded -> on disk, buffer {max_buffer:,}"
-    rate(label, n, seconds, f"  spooled {writer.spilled:,}, record() {loop_time / n * 1e6:.2f} µs")
-    return path
+    label = f"recorded -> {store.name}, buffer {max_buffer:,}"
+    extra = f"  spooled {writer.spilled:,}, record() {loop_time / n * 1e6:.2f} µs"
+    return path, rate(label, n, seconds, extra, show)
 
 
-async def history_rate(path: Path, n: int) -> None:
-    print(f"3. history reads ({n:,} events, trades and quotes merged in time order)")
+async def history_rate(path: Path, n: int, show: bool = True) -> tuple[float, float]:
+    """(HistoryReader events/s, GetHistoricalData over loopback gRPC events/s)."""
+    if show:
+        print(f"3. history reads ({n:,} events, trades and quotes merged in time order)")
     store = DuckDBStore(path, read_only=True)
     reader = HistoryReader(store)
     end = T0 + n * 100_000 + 1
     plan = HistoryPlan(EX, ("BTCUSDT", "ETHUSDT"), (Kind.TRADE, Kind.QUOTE), T0, end, 10**9, 0)
     start = time.perf_counter()
     count = sum([len(batch) async for batch, _ in reader.batches(plan, 1000)])
-    rate("HistoryReader (store -> events, merged)", count, time.perf_counter() - start)
+    read_rate = rate("HistoryReader (store -> events, merged)", count,
+                     time.perf_counter() - start, show=show)  # fmt: skip
 
     service = HistoryService(reader, None, HistoryConfig(max_events=10**9))
     server = grpc.aio.server()
@@ -219,9 +228,11 @@ async def history_rate(path: Path, n: int) -> None:
         count = 0
         async for response in stub.GetHistoricalData(request):
             count += len(response.events)
-        rate("GetHistoricalData over loopback gRPC", count, time.perf_counter() - start)
+        grpc_rate = rate("GetHistoricalData over loopback gRPC", count,
+                         time.perf_counter() - start, show=show)  # fmt: skip
     await server.stop(None)
     await store.close()
+    return read_rate, grpc_rate
 
 
 def main() -> None:
@@ -236,7 +247,7 @@ def main() -> None:
         compare_stores(args.rows, args.executemany_rows, root)
         print(f"2. Raven's writer into the embedded store ({args.events:,} events, as fast as "
               "record() takes them: trades and quotes)")  # fmt: skip
-        path = asyncio.run(writer_rate(args.events, root, max_buffer=args.events))
+        path, _ = asyncio.run(writer_rate(args.events, root, max_buffer=args.events))
         asyncio.run(writer_rate(args.events, root, max_buffer=WriterConfig().max_buffer_events))
         asyncio.run(history_rate(path, args.events))
 

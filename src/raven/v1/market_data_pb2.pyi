@@ -6,7 +6,9 @@ Raven market data API, version 1.
 Prices and quantities are decimal strings, exactly as the exchange sent
 them (after sanitization to the symbol's tick and step size), so they
 round-trip without floating-point error. Times are nanoseconds since the
-Unix epoch. Every event carries the exchange's own time and the time Raven
+Unix epoch. Times and exchange ids on the hot path are fixed 64-bit fields
+(sfixed64 / fixed64): the server writes them with one struct pack instead
+of a varint loop, and they are no larger on the wire than the varint. Every event carries the exchange's own time and the time Raven
 received it, so latency can be measured at every hop.
 """
 

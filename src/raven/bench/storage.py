@@ -1,0 +1,83 @@
+"""Scenario 5, storage: sustained write rate of the embedded store and of
+InfluxDB through Raven's writer (batching, worker thread, idempotent insert),
+and the history read rate through GetHistoricalData to one client.
+
+Baselines from the same run: the embedded store's own `write()` of the same
+records in 5,000-row batches (what the writer adds on top is the ratio), and
+for history the store-to-events read without gRPC. InfluxDB runs as a local
+`influxd` (Debian's 1.x package) on free loopback ports with a temp data
+dir; without it that row is left out with a note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from raven.bench.base import Mode, Result
+from raven.bench.report import Row
+from raven.config import InfluxDBConfig
+from raven.storage import bench as sb
+from raven.storage.base import Record
+from raven.storage.embedded import DuckDBStore
+from raven.storage.influx import InfluxStore
+from raven.storage.influxd import INFLUXD, InfluxServer
+
+SCENARIO = "storage"
+
+
+async def store_rate(n: int, root: Path) -> float:
+    """Records/s of DuckDBStore.write() alone, batches of 5,000 (the baseline)."""
+    records: list[Record] = list(enumerate(sb.make_events(n), start=1))
+    store = DuckDBStore(root / "direct.duckdb")
+    start = time.perf_counter()
+    for i in range(0, n, sb.BATCH):
+        await store.write(records[i : i + sb.BATCH])
+    seconds = time.perf_counter() - start
+    await store.close()
+    return n / seconds
+
+
+async def influx_rate(n: int, root: Path) -> float | None:
+    if INFLUXD is None:
+        return None
+    server = InfluxServer(INFLUXD, root)
+    server.start()
+    try:
+        config = InfluxDBConfig(url=server.url, database=f"bench_{uuid.uuid4().hex[:8]}")
+        _, per_s = await sb.writer_rate(n, root, n, store=InfluxStore(config), show=False)
+        return per_s
+    finally:
+        server.stop()
+
+
+def scenario(mode: Mode) -> Result:
+    n = int(mode.pick(100_000, 1_000_000))
+    n_influx = int(mode.pick(20_000, 200_000))
+    rows: list[Row] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="raven-bench-") as tmp:
+        root = Path(tmp)
+        direct = asyncio.run(store_rate(n, root / "direct"))
+        path, written = asyncio.run(sb.writer_rate(n, root, max_buffer=n, show=False))
+        rows.append(Row(SCENARIO, "embedded writes through the writer", written, "events/s",
+                        baseline=direct, baseline_label="DuckDBStore.write alone",
+                        target=">= 200,000", note=f"{n:,} trades and quotes"))  # fmt: skip
+        influx_root = root / "influxd"
+        influx_root.mkdir()
+        influx = asyncio.run(influx_rate(n_influx, influx_root))
+        if influx is None:
+            notes.append("influxd not installed: InfluxDB write rate not measured")
+        else:
+            rows.append(Row(SCENARIO, "InfluxDB 1.x writes through the writer", influx,
+                            "events/s", baseline=written, baseline_label="embedded writer",
+                            note=f"{n_influx:,} events, local influxd"))  # fmt: skip
+        reader, history = asyncio.run(sb.history_rate(path, n, show=False))
+        note = f"{n:,} events, decoded by the client"
+        rows.append(Row(SCENARIO, "GetHistoricalData to one client", history, "events/s",
+                        baseline=reader, baseline_label="store -> events, no gRPC",
+                        target=">= 500,000", note=note))  # fmt: skip
+    return Result(rows, notes)
