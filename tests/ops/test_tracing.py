@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from raven.app import RavenApp
 from raven.client import AsyncRavenClient
 from raven.config import TracingConfig, ValidationConfig
+from raven.connectors.binance.book_sync import BookState
 from raven.core.bus import Bus, Subscriber
 from raven.core.citadel import Citadel
 from raven.core.pipeline import Pipeline
@@ -236,7 +237,10 @@ async def test_server_spans_for_every_operation_and_sampled_events_to_the_send(
             kinds = [Kind.TRADE, Kind.QUOTE, Kind.BOOK]
             async with client.stream(["BTCUSDT"], kinds) as stream:
                 sim.feed_enabled.set()
-                await wait_until(lambda: bool(named("book.sync")), timeout=30, what="books live")
+                books = app.binance.books.stats.values()
+                await wait_until(
+                    lambda: all(b.state is BookState.LIVE for b in books), timeout=30, what="books"
+                )
                 sim.faults.gap("BTCUSDT")
                 await wait_until(lambda: bool(named("book.resync")), timeout=30, what="resync")
                 await wait_until(
