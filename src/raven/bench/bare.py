@@ -106,8 +106,8 @@ class BareServer(msgspec.Struct):
 def start_bare(cluster: Cluster, events_per_frame: int = 1, event_bytes: int = 100) -> BareServer:
     """The bare server as a child process, listening when this returns."""
     port = free_port()
-    args = ["raven.bench.bare", "--port", str(port), "--events-per-frame", str(events_per_frame),
-            "--event-bytes", str(event_bytes)]  # fmt: skip
+    shape = ["--events-per-frame", str(events_per_frame), "--event-bytes", str(event_bytes)]
+    args = ["-m", "raven.bench.bare", "--port", str(port), *shape]
     child = cluster.spawn("bare", args)
     wait_for_port(child, port)
     return BareServer(child, port)

@@ -93,8 +93,9 @@ def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
 
 
 def load_args(config: LoadConfig) -> list[str]:
-    args = ["raven.bench.loadclient", "--target", config.target, "--streams", str(config.streams),
-            "--channels", str(config.channels), "--warmup", repr(config.warmup_s),
+    args = ["-m", "raven.bench.loadclient", "--target", config.target,
+            "--streams", str(config.streams), "--channels", str(config.channels),
+            "--warmup", repr(config.warmup_s),
             "--duration", repr(config.duration_s), "--method", config.method]  # fmt: skip
     if config.latency:
         args.append("--latency")

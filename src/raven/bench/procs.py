@@ -116,12 +116,12 @@ class Cluster:
         self.stop_all()
 
     def spawn(self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> Child:
-        """`python -m <args>` with `env` added to ours."""
+        """`python <args>` (this interpreter) with `env` added to ours."""
         full = dict(os.environ)
         full.update(env or {})
         full.setdefault("PYTHONUNBUFFERED", "1")
         log = self.dir / f"{name}-{len(self.children)}.log"
-        child = Child(name, [sys.executable, "-m", *args], full, log)
+        child = Child(name, [sys.executable, *args], full, log)
         self.children.append(child)
         return child
 
@@ -196,7 +196,7 @@ def start_sim(cluster: Cluster, market: Market) -> Sim:
         "RAVEN__SIMULATOR__RECORD_FRAMES": "0",  # nothing kept for tests
         "RAVEN__SIMULATOR__TRUTH_HISTORY": "1000",  # the truth is for tests; keep it small
     }
-    args = ["raven", "sim", "--host", HOST, "--port", str(port), "--seed", str(market.seed),
+    args = ["-m", "raven", "sim", "--host", HOST, "--port", str(port), "--seed", str(market.seed),
             "--rate", repr(float(market.rate)), "--symbols", ",".join(market.symbols)]  # fmt: skip
     child = cluster.spawn("sim", args, env)
     wait_for_port(child, port)
@@ -229,7 +229,7 @@ def start_server(
     port, metrics, health = free_port(), free_port(), free_port()
     env = server_env(sim, market, port, metrics, health)
     env.update(extra_env or {})
-    child = cluster.spawn("server", ["raven", "serve"], env)
+    child = cluster.spawn("server", ["-m", "raven", "serve"], env)
     server = Server(child, port, metrics, health)
     wait_ready(server, market.symbols)
     return server
