@@ -90,9 +90,9 @@ def scenario(mode: Mode) -> Result:
 
 def run(
     ladder: tuple[int, ...], clients: tuple[int, ...], warmup: float, window: float,
-    baseline_s: float,
+    baseline_s: float, n_symbols: int = 20,
 ) -> Result:  # fmt: skip
-    trials = search(ladder, clients, warmup, window)
+    trials = search(ladder, clients, warmup, window, n_symbols)
     rows: list[Row] = []
     for n in clients:
         rows += rows_of(n, trials[n], flood(n, trials[n], baseline_s), ladder)
@@ -100,15 +100,16 @@ def run(
 
 
 def search(
-    ladder: tuple[int, ...], clients: tuple[int, ...], warmup: float, window: float
-) -> dict[int, list[Trial]]:
+    ladder: tuple[int, ...], clients: tuple[int, ...], warmup: float, window: float,
+    n_symbols: int,
+) -> dict[int, list[Trial]]:  # fmt: skip
     """Climb the ladder; a client count leaves at its first failed step."""
     trials: dict[int, list[Trial]] = {n: [] for n in clients}
     standing = list(clients)
     for rate in ladder:
         if not standing:
             break
-        market = netmix.market_for(rate)
+        market = netmix.market_for(rate, n_symbols)
         with sim_and_server(market) as (cluster, sim, server):
             for n in list(standing):
                 config = LoadConfig(server.target, n, 0, warmup, window,

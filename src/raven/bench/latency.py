@@ -65,9 +65,10 @@ def scenario(mode: Mode) -> Result:
 
 
 def run(
-    rates: tuple[int, ...], clients: tuple[int, ...], warmup: float, window: float, echo_calls: int
-) -> Result:
-    runs = [r for rate in rates for r in measure(rate, clients, warmup, window)]
+    rates: tuple[int, ...], clients: tuple[int, ...], warmup: float, window: float,
+    echo_calls: int, n_symbols: int = 20,
+) -> Result:  # fmt: skip
+    runs = [r for rate in rates for r in measure(rate, clients, warmup, window, n_symbols)]
     frame_bytes = netmix.average(sum(r.load.bytes for r in runs), sum(r.load.frames for r in runs))
     echo = echo_baseline(max(64, int(frame_bytes)), echo_calls)
     rows = [row for r in runs for row in rows_of(r, echo)]
@@ -78,9 +79,11 @@ def run(
     return Result(rows, notes(runs))
 
 
-def measure(rate: int, clients: tuple[int, ...], warmup: float, window: float) -> list[Run]:
+def measure(
+    rate: int, clients: tuple[int, ...], warmup: float, window: float, n_symbols: int
+) -> list[Run]:
     """One simulator + server at `rate`; one load window per client count."""
-    market = netmix.market_for(rate)
+    market = netmix.market_for(rate, n_symbols)
     out = []
     with sim_and_server(market) as (cluster, sim, server):
         for n in clients:
