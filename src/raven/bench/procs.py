@@ -132,13 +132,16 @@ class Cluster:
         return code
 
     def stop_all(self) -> None:
+        """Newest first; interrupted again (a second Ctrl-C), kill the rest outright."""
         while self.children:
             child = self.children.pop()
             try:
                 child.stop()
-            except BaseException:  # even when interrupted again: kill, never leave it running
-                child.proc.kill()
-                child.proc.wait()
+            except BaseException:
+                for rest in [child, *self.children]:
+                    rest.proc.kill()
+                    rest.proc.wait()
+                self.children.clear()
                 raise
 
 
