@@ -100,3 +100,15 @@ def _run(args: list[str]) -> bytes:
                           capture_output=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout
+
+
+async def test_streams_never_subscribed_are_a_result_not_a_crash() -> None:
+    with Cluster() as cluster:
+        bare = start_bare(cluster)  # serves no StreamMarketData: every stream fails
+        config = LoadConfig(bare.target, streams=2, warmup_s=0.0, duration_s=0.2,
+                            ack_timeout_s=2.0)  # fmt: skip
+        result = await run_load(config)
+    assert result.failure.startswith("2 of 2 streams not subscribed after 2 s")
+    assert "UNIMPLEMENTED" in result.failure
+    assert len(result.errors) == 2
+    assert result.events == 0

@@ -66,7 +66,7 @@ class Trial(msgspec.Struct):
 
 def judge(load: LoadResult, c: netmix.Counters, rate: int) -> str:
     """'' when the window was sustained, else the reasons."""
-    reasons = []
+    reasons = [load.failure] if load.failure else []
     if load.errors:
         reasons.append(f"streams ended: {'; '.join(sorted(set(load.errors)))}")
     lost = load.dropped + c.conflated + c.dropped
@@ -128,10 +128,14 @@ def best(trials: list[Trial]) -> Trial | None:
     return passed[-1] if passed else None
 
 
+def shaped(trials: list[Trial]) -> Trial:
+    """The trial whose frames the baseline copies: the best, else the busiest."""
+    return best(trials) or max(trials, key=lambda t: t.load.frames)
+
+
 def flood(n: int, trials: list[Trial], seconds: float) -> LoadResult:
     """The bare server flooding `n` streams with frames shaped like Raven's."""
-    shape = best(trials) or trials[0]
-    load = shape.load
+    load = shaped(trials).load
     per_frame = max(1, round(netmix.average(load.events, load.frames)))
     event_bytes = max(16, round(netmix.average(load.bytes, load.events)))
     with Cluster() as cluster:
@@ -146,7 +150,7 @@ def rows_of(n: int, trials: list[Trial], bare: LoadResult, ladder: tuple[int, ..
     who = f"{n} client{'s' if n > 1 else ''}"
     target = n == TARGET_CLIENTS
     bare_rate = netmix.average(bare.events, bare.window_s)
-    shape = top or trials[0]
+    shape = shaped(trials)
     load = shape.load
     shape_note = (f"{netmix.average(load.events, load.frames):.1f} events/frame, "
                   f"{netmix.average(load.bytes, load.events):.0f} B/event, "

@@ -146,6 +146,8 @@ def notes(runs: list[Run]) -> list[str]:
         "no model objects), so with 10 clients its own queueing is part of the figure.",
     ]
     for r in runs:
+        if r.load.failure:
+            out.append(f"{r.label}: {r.load.failure}")
         if r.load.errors:
             out.append(f"{r.label}: streams ended early: {'; '.join(sorted(set(r.load.errors)))}")
         cpu = netmix.average(r.load.cpu_s, r.load.window_s)
