@@ -14,8 +14,8 @@ sustains a step when, over the window:
 - the clients kept up: the server's queues for them (queued - sent -
   conflated - dropped over the window) did not grow so fast that, kept up
   for SUSTAIN_S, they would pass the server's queue_size per stream, where
-  its overflow policy starts (a short quick-mode window can't see that
-  overflow itself);
+  its overflow policy starts, and held at most BACKLOG of it per stream at
+  the window's end (a short quick-mode window can't see the overflow itself);
 - the server ingested at least INPUT_FLOOR of the rate asked (the
   simulator, the server and the clients share the machine; a rate the
   whole loop cannot make is not sustained either).
@@ -24,6 +24,7 @@ A count that fails a step is not tried higher. The clients are one load
 client process (`loadclient`): N streams over one TCP connection per 10
 streams, each frame parsed by protobuf's C parser into slim classes (the
 sequence number, the events' count, a Gap marker check): no model objects.
+The events of one frame in TIME_EVERY are timed, for a latency per step.
 
 Baseline, same run: a bare grpc.aio server (`bare`) flooding the same
 number of streams with frames of the same shape (events per frame, bytes
@@ -49,6 +50,8 @@ FULL_LADDER = (250, 500, 1_000, 2_000, 3_000, 5_000, 7_500, 10_000, 15_000, 20_0
 TARGET_CLIENTS, TARGET_RATE, TARGET_DELIVERIES = 100, 10_000, 1_000_000
 SUSTAIN_S = 30.0  # the issue's window: a backlog must not overflow within it
 QUEUE_SIZE = 10_000  # the server's default [server] queue_size, events per stream
+BACKLOG = 0.1  # of QUEUE_SIZE: more left queued per stream at the end is falling behind
+TIME_EVERY = 20  # one frame in this many per stream is timed (latency, for the notes)
 INPUT_FLOOR = 0.85  # events ingested / events asked
 
 
@@ -77,6 +80,9 @@ def judge(load: LoadResult, c: netmix.Counters, rate: int) -> str:
     if growth * SUSTAIN_S > QUEUE_SIZE:
         reasons.append(f"server queues grew {growth:,.0f} events/s per stream (full at "
                        f"{QUEUE_SIZE:,} in {QUEUE_SIZE / growth:.0f} s)")  # fmt: skip
+    backlog = netmix.average(c.backlog, load.streams)
+    if backlog > BACKLOG * QUEUE_SIZE:
+        reasons.append(f"{backlog:,.0f} events per stream still queued at the end")
     if c.ingested_per_s < INPUT_FLOOR * rate:
         reasons.append(f"server ingested {c.ingested_per_s:,.0f} events/s of {rate:,} asked")
     return "; ".join(reasons)
@@ -112,8 +118,9 @@ def search(
         market = netmix.market_for(rate, n_symbols)
         with sim_and_server(market) as (cluster, sim, server):
             for n in list(standing):
-                config = LoadConfig(server.target, n, 0, warmup, window,
-                                    probes=(server.metrics_url, sim.stats_url))  # fmt: skip
+                config = LoadConfig(server.target, n, 0, warmup, window, latency=True,
+                                    probes=(server.metrics_url, sim.stats_url),
+                                    latency_every=TIME_EVERY)  # fmt: skip
                 load = netmix.run_load(cluster, config)
                 counters = netmix.counters(load, server, sim)
                 trial = Trial(rate, n, load, counters, judge(load, counters, rate))
@@ -178,12 +185,14 @@ def notes(trials: dict[int, list[Trial]], window: float) -> list[str]:
         f"Windows of {window:g} s. Load clients: one process, N grpc.aio streams (one TCP "
         "connection per 10), each subscribed to every kind of every symbol; each frame is "
         "parsed by protobuf's C parser into slim classes (sequence, event count, Gap check), "
-        "no Python objects per event.",
+        f"no Python objects per event; the events of 1 frame in {TIME_EVERY} are timed "
+        "(server receive -> client) for the latency in the steps below.",
     ]
     for n, steps in trials.items():
         text = ", ".join(
             f"{t.rate:,}: {'ok' if not t.failure else 'FAIL'} ({t.deliveries_per_s:,.0f} "
-            f"deliveries/s, in {t.counters.ingested_per_s:,.0f}/s)"
+            f"deliveries/s, in {t.counters.ingested_per_s:,.0f}/s, latency p99 "
+            f"{t.load.latency.p99 / 1000:,.1f} ms)"
             for t in steps
         )
         out.append(f"{n} clients, steps asked (events/s): {text}")

@@ -8,7 +8,10 @@ off, validation on); the clients are one load-client process (see
 frame's arrival minus the event's `receive_time_ns` (stamped by the server
 when the exchange frame arrived; same machine clock). Percentiles p50, p90,
 p99, p99.9 and max over every event of the window; final candle updates are
-left out (they carry their last trade's time; see `loadclient`).
+left out (they carry their last trade's time; see `loadclient`). Above
+TIME_ALL_UP_TO events/s x clients, the events of one frame in k are timed
+(chosen by position, so the sample is fair) to keep the client's own CPU,
+which the server shares, at what 10,000 events/s to one client costs.
 
 Drops are what the clients saw (Gap markers, sequence holes) plus what the
 server replaced or dropped for them (its conflate / drop_oldest counters
@@ -38,6 +41,10 @@ RATES = (1_000, 10_000)  # events/s into the server
 CLIENTS = (1, 10)
 TARGET_RATE, TARGET_CLIENTS = 10_000, 10
 ECHO_CALLS = 2000
+# Events/s in x clients up to which every event is timed; above, one frame in
+# (that / this) per stream, so the load client's own CPU stays near what one
+# client at 10,000 events/s costs (it shares the machine with the server).
+TIME_ALL_UP_TO = 10_000
 
 
 class Run(msgspec.Struct):
@@ -46,6 +53,7 @@ class Run(msgspec.Struct):
     rate: int
     clients: int
     sim_rate: float  # simulator transactions/s it was set to
+    every: int  # the events of one frame in this many were timed, per stream
     load: LoadResult
     counters: netmix.Counters
 
@@ -87,10 +95,13 @@ def measure(
     out = []
     with sim_and_server(market) as (cluster, sim, server):
         for n in clients:
+            every = max(1, rate * n // TIME_ALL_UP_TO)
             config = LoadConfig(server.target, n, 0, warmup, window, latency=True,
-                                probes=(server.metrics_url, sim.stats_url))  # fmt: skip
+                                probes=(server.metrics_url, sim.stats_url),
+                                latency_every=every)  # fmt: skip
             load = netmix.run_load(cluster, config)
-            out.append(Run(rate, n, market.rate, load, netmix.counters(load, server, sim)))
+            counters = netmix.counters(load, server, sim)
+            out.append(Run(rate, n, market.rate, every, load, counters))
     return out
 
 
@@ -110,7 +121,9 @@ def rows_of(run: Run, echo: EchoResult) -> list[Row]:
         Row(SCENARIO, f"events received per client, {run.label}", per_client, "events/s",
             note=f"{load.events:,} events in {load.frames:,} frames "
             f"({netmix.average(load.events, load.frames):.1f}/frame) over {load.window_s:.1f} s; "
-            f"{lat.count:,} timed, {load.closed_candles:,} final candles not timed"),
+            f"{lat.count:,} timed" + (f" (the events of 1 frame in {run.every})"
+                                      if run.every > 1 else "")
+            + f", {load.closed_candles:,} final candles not timed"),
         Row(SCENARIO, f"drops, {run.label}", float(run.drops), "events",
             target="0" if target else "",
             note=f"Gap markers {load.gaps} ({load.dropped} events), sequence errors "

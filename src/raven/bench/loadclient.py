@@ -18,7 +18,10 @@ the previous one's plus its event count) and counts Gap markers (the server
 puts them first in a frame) and the events they say were dropped. With
 `--latency` every event received in the window adds `now - receive_time_ns`
 (the server's receive stamp; same machine clock) to a 1 µs histogram, and
-every frame adds `now - sent_time_ns` (transport only). Final candle updates
+every frame adds `now - sent_time_ns` (transport only). `--latency-every K`
+times the events of every K-th frame of each stream only: a sample chosen by
+position, not by latency, that keeps the client's own CPU (which the server
+shares on a small machine) low at high rates. Final candle updates
 are left out of the latency (counted apart): they carry their last trade's
 receive time and go out when the next bar's first trade arrives.
 
@@ -194,12 +197,14 @@ class Reader:
 
     def __init__(
         self, call: Any, window: Window, latency: LatencyHistogram | None,
-        transport: LatencyHistogram | None,
+        transport: LatencyHistogram | None, every: int = 1,
     ) -> None:  # fmt: skip
         self.call = call
         self.window = window
         self.latency = latency
         self.transport = transport
+        self.every = max(1, every)  # time the events of one frame in `every`
+        self.counted = 0  # frames counted in the window
         self.stats = StreamStats()
         self.acked = asyncio.Event()
 
@@ -245,18 +250,22 @@ class Reader:
             stats.dropped += first.gap.dropped
         if self.transport is not None:
             self.transport.add((now - frame.sent_time_ns) // 1000)
-        if self.latency is not None:
-            add, since = self.latency.add, self.window.start_ns
-            for event in events[1:] if gap else events:
-                received = event.receive_time_ns
-                if received < since:
-                    continue  # the state sent on subscribe
-                if event.HasField("candle") and event.candle.closed:
-                    # Stamped with its last trade's receive time, sent when the next
-                    # bar's first trade comes: that wait is the market's, not Raven's.
-                    stats.closed_candles += 1
-                    continue
-                add((now - received) // 1000)
+        self.counted += 1
+        if self.latency is not None and self.counted % self.every == 0:
+            self._time(self.latency, events[1:] if gap else events, now)
+
+    def _time(self, latency: LatencyHistogram, events: Any, now: int) -> None:
+        add, since, stats = latency.add, self.window.start_ns, self.stats
+        for event in events:
+            received = event.receive_time_ns
+            if received < since:
+                continue  # the state sent on subscribe
+            if event.HasField("candle") and event.candle.closed:
+                # Stamped with its last trade's receive time, sent when the next
+                # bar's first trade comes: that wait is the market's, not Raven's.
+                stats.closed_candles += 1
+                continue
+            add((now - received) // 1000)
 
 
 def subscribe_all() -> bytes:
@@ -287,6 +296,7 @@ class LoadConfig(msgspec.Struct, frozen=True):
     probes: tuple[str, ...] = ()
     method: str = STREAM_METHOD
     ack_timeout_s: float = 30.0
+    latency_every: int = 1  # time the events of one frame in this many, per stream
 
     @property
     def channel_count(self) -> int:
@@ -308,7 +318,7 @@ async def run_load(config: LoadConfig) -> LoadResult:
             method: Any = channels[i % len(channels)].stream_stream(config.method)
             call = method()
             await call.write(request)
-            reader = Reader(call, window, latency, transport)
+            reader = Reader(call, window, latency, transport, config.latency_every)
             readers.append(reader)
             tasks.append(asyncio.create_task(reader.run(), name=f"read {i}"))
         tasks.append(asyncio.create_task(_heartbeats([r.call for r in readers]), name="beats"))
@@ -419,6 +429,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before counting")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds counted")
     parser.add_argument("--latency", action="store_true", help="measure per-event latency")
+    parser.add_argument("--latency-every", type=int, default=1, metavar="K",
+                        help="time one frame in K per stream (default 1: all)")  # fmt: skip
     parser.add_argument("--probe", action="append", default=[], metavar="URL",
                         help="URL read at the window's start and end (repeatable)")  # fmt: skip
     parser.add_argument("--method", default=STREAM_METHOD, help="gRPC method path to stream from")
@@ -437,7 +449,7 @@ async def _main(args: argparse.Namespace) -> bytes:
                                                   args.echo_bytes))  # fmt: skip
     config = LoadConfig(
         args.target, args.streams, args.channels, args.warmup, args.duration, args.latency,
-        tuple(args.probe), args.method,
+        tuple(args.probe), args.method, latency_every=args.latency_every,
     )  # fmt: skip
     return msgspec.json.encode(await run_load(config))
 

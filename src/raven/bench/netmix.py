@@ -70,6 +70,7 @@ class Counters(msgspec.Struct):
     sent: int  # events written to client streams
     conflated: int  # events replaced by newer ones (policy CONFLATE) for a slow stream
     dropped: int  # events dropped (policy DROP_OLDEST) for a slow stream
+    backlog: int  # events queued for the client streams at the window's end
 
 
 def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
@@ -89,6 +90,7 @@ def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
         sent=int(delta(m, "raven_stream_events_sent_total")),
         conflated=int(delta(m, 'raven_stream_events_dropped_total{policy="conflate"}')),
         dropped=int(delta(m, 'raven_stream_events_dropped_total{policy="drop_oldest"}')),
+        backlog=int(result.probes_end[m].get("raven_stream_queue_depth", 0.0)),
     )
 
 
@@ -98,7 +100,7 @@ def load_args(config: LoadConfig) -> list[str]:
             "--warmup", repr(config.warmup_s),
             "--duration", repr(config.duration_s), "--method", config.method]  # fmt: skip
     if config.latency:
-        args.append("--latency")
+        args += ["--latency", "--latency-every", str(config.latency_every)]
     for url in config.probes:
         args += ["--probe", url]
     return args
