@@ -130,7 +130,8 @@ def rows_of(run: Run, echo: EchoResult) -> list[Row]:
             f"{load.sequence_errors}, server conflated {c.conflated}, dropped {c.dropped}"),
         Row(SCENARIO, f"input rate achieved, {run.label}", c.ingested_per_s, "events/s",
             note=f"asked {run.rate:,}; sim set to {run.sim_rate:,.0f} transactions/s, made "
-            f"{c.transactions_per_s:,.0f}/s and sent {c.offered_per_s:,.0f} events/s"),
+            f"{c.transactions_per_s:,.0f}/s and sent {c.offered_per_s:,.0f} events/s; "
+            f"server CPU {c.server_cpu:.0%} of a core"),
     ]  # fmt: skip
     return rows
 

@@ -71,6 +71,7 @@ class Counters(msgspec.Struct):
     conflated: int  # events replaced by newer ones (policy CONFLATE) for a slow stream
     dropped: int  # events dropped (policy DROP_OLDEST) for a slow stream
     backlog: int  # events queued for the client streams at the window's end
+    server_cpu: float  # the server process's CPU time / window (1.0 = one core, saturated)
 
 
 def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
@@ -91,6 +92,7 @@ def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
         conflated=int(delta(m, 'raven_stream_events_dropped_total{policy="conflate"}')),
         dropped=int(delta(m, 'raven_stream_events_dropped_total{policy="drop_oldest"}')),
         backlog=int(result.probes_end[m].get("raven_stream_queue_depth", 0.0)),
+        server_cpu=delta(m, "process_cpu_seconds_total") / w,
     )
 
 
