@@ -70,6 +70,7 @@ async def test_counts_every_stream_of_a_real_server(sim: Simulator, app: RavenAp
     assert result.frames > 0
     assert result.bytes > result.frames
     assert result.latency.count > 0
+    assert 0.0 <= result.machine_busy <= 1.0
     values = msgspec.to_builtins(result.latency).values()
     assert all(math.isfinite(v) and v >= 0 for v in values)
     # The window's events are all counted: the server sent each stream at least these.

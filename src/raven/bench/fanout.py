@@ -192,7 +192,8 @@ def notes(trials: dict[int, list[Trial]], window: float) -> list[str]:
         text = ", ".join(
             f"{t.rate:,}: {'ok' if not t.failure else 'FAIL'} ({t.deliveries_per_s:,.0f} "
             f"deliveries/s, in {t.counters.ingested_per_s:,.0f}/s, latency p99 "
-            f"{t.load.latency.p99 / 1000:,.1f} ms, server CPU {t.counters.server_cpu:.0%})"
+            f"{t.load.latency.p99 / 1000:,.1f} ms, server CPU {t.counters.server_cpu:.0%}, "
+            f"all cores {t.load.machine_busy:.0%} busy)"
             for t in steps
         )
         out.append(f"{n} clients, steps asked (events/s): {text}")

@@ -131,7 +131,7 @@ def rows_of(run: Run, echo: EchoResult) -> list[Row]:
         Row(SCENARIO, f"input rate achieved, {run.label}", c.ingested_per_s, "events/s",
             note=f"asked {run.rate:,}; sim set to {run.sim_rate:,.0f} transactions/s, made "
             f"{c.transactions_per_s:,.0f}/s and sent {c.offered_per_s:,.0f} events/s; "
-            f"server CPU {c.server_cpu:.0%} of a core"),
+            f"server CPU {c.server_cpu:.0%} of a core, all cores {load.machine_busy:.0%} busy"),
     ]  # fmt: skip
     return rows
 

@@ -182,6 +182,7 @@ class LoadResult(msgspec.Struct):
     probes_start: dict[str, dict[str, float]]
     probes_end: dict[str, dict[str, float]]
     failure: str = ""  # the run was not what was asked (e.g. streams never subscribed)
+    machine_busy: float = 0.0  # share of all the machine's cores busy in the window (Linux)
 
 
 class Window:
@@ -367,12 +368,14 @@ async def _measure(
     latency: LatencyHistogram | None, transport: LatencyHistogram | None,
 ) -> LoadResult:  # fmt: skip
     start_probes = await _probe(config.probes)
+    busy0 = cpu_ticks()
     cpu0, t0 = time.process_time(), time.monotonic()
     window.start_ns = time.time_ns()
     window.on = True
     await asyncio.sleep(config.duration_s)
     window.on = False
     elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+    busy = busy_share(busy0, cpu_ticks())
     end_probes = await _probe(config.probes)
     stats = [r.stats for r in readers]
     return LoadResult(
@@ -386,8 +389,25 @@ async def _measure(
         errors=[s.error for s in stats if s.error], cpu_s=cpu,
         latency=latency.summary() if latency else LatencySummary(),
         transport=transport.summary() if transport else LatencySummary(),
-        probes_start=start_probes, probes_end=end_probes,
+        probes_start=start_probes, probes_end=end_probes, machine_busy=busy,
     )  # fmt: skip
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores since boot, from /proc/stat; (0, 0) elsewhere."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (not guest)
+    return total - idle, total
+
+
+def busy_share(start: tuple[int, int], end: tuple[int, int]) -> float:
+    total = end[1] - start[1]
+    return (end[0] - start[0]) / total if total > 0 else 0.0
 
 
 # --- the unary round-trip baseline ------------------------------------------------
