@@ -3,9 +3,10 @@
 The mix is the issue's: aggTrade, bookTicker, diff depth, markPrice@1s and
 kline_1m for every symbol. Diff depth is `depth@0ms` here, not the
 `@100ms` of `feed.py`: the simulator, the server and the load client share
-two cores, and @100ms needs two to three times the simulator transactions
-for the same server events/s (its events merge ~100 transactions), which
-would take the CPU the server needs. Its events are smaller (1-5 levels).
+two cores, and @100ms needs about twice the simulator transactions for the
+same server events/s (its diffs merge a window of transactions into one
+event), which would take CPU the server needs. Its diffs are smaller (1-5
+levels instead of 10-20).
 
 The simulator's `rate` counts market transactions, not events. One
 transaction makes one diff, a bookTicker when the touch moves and an
@@ -19,7 +20,6 @@ really sent from its /_sim/stats, and both are reported.
 
 from __future__ import annotations
 
-import math
 import subprocess
 
 import msgspec
@@ -134,8 +134,3 @@ def run_load(cluster: Cluster, config: LoadConfig) -> LoadResult:
 
 def average(total: float, count: float) -> float:
     return total / count if count else 0.0
-
-
-def finite(value: float) -> float:
-    """Rows hold finite numbers only."""
-    return value if math.isfinite(value) else 0.0
