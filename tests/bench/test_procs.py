@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -25,6 +26,7 @@ def test_sim_and_server_start_ready_and_stop(streams: tuple[str, ...]) -> None:
             assert "127.0.0.1" in host
     assert all(c.proc.returncode is not None for c in children)
     assert not cluster.children
+    assert not cluster.dir.exists()  # a clean run leaves no logs behind
 
 
 def test_children_are_stopped_when_the_run_fails() -> None:
@@ -39,6 +41,8 @@ def test_children_are_stopped_when_the_run_fails() -> None:
         run()
     child = started[0]
     assert child.proc.returncode is not None
+    assert child.log.exists()  # kept for the post-mortem
+    shutil.rmtree(child.log.parent)
     with pytest.raises(ProcessLookupError):
         os.kill(child.pid, 0)
 

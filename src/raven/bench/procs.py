@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -101,7 +102,8 @@ class Child:
 
 
 class Cluster:
-    """Owns child processes and a folder for their logs; stops them all on exit."""
+    """Owns child processes and a folder for their logs; stops them all on exit and
+    removes the logs unless the block failed."""
 
     def __init__(self, name: str = "raven-bench-") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=name))
@@ -114,6 +116,8 @@ class Cluster:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop_all()
+        if kind is None:  # after a failure the logs stay: the error names them
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def spawn(self, name: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> Child:
         """`python <args>` (this interpreter) with `env` added to ours."""
