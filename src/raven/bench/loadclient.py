@@ -61,31 +61,41 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
 )
 
 
+# Slim message -> [(field of the real message, type of the slim one for a message field)]
+SLIM_FIELDS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "Gap": ("Gap", [("dropped", "")]),
+    "Candle": ("Candle", [("closed", "")]),
+    "Event": ("MarketEvent", [("receive_time_ns", ""), ("candle", ".slim.Candle"),
+                              ("gap", ".slim.Gap")]),
+    "Frame": ("StreamResponse", [("first_sequence", ""), ("events", ".slim.Event"),
+                                 ("sent_time_ns", ""), ("ack", "bytes")]),
+}  # fmt: skip
+
+
 def _slim_classes() -> tuple[Any, Any]:
     """StreamResponse and MarketEvent with only the fields the count reads.
 
     The C parser skips the other fields without making Python objects, so a
-    frame costs one parse however many events it holds. Field numbers are
-    those of proto/raven/v1/market_data.proto."""
-    f = descriptor_pb2.FieldDescriptorProto
+    frame costs one parse however many events it holds. Each slim field is a
+    copy of the real one from the generated descriptors (number, wire type),
+    so a change in proto/ (say int64 -> sfixed64) carries over; the `ack` is
+    kept as bytes, only to see that it came."""
+    real = descriptor_pb2.FileDescriptorProto()
+    pb.DESCRIPTOR.CopyToProto(real)
+    messages = {m.name: m for m in real.message_type}
     file = descriptor_pb2.FileDescriptorProto(name="raven_bench_slim.proto", package="slim")
     file.syntax = "proto3"
-    gap = file.message_type.add(name="Gap")
-    gap.field.add(name="dropped", number=1, type=f.TYPE_UINT64, label=f.LABEL_OPTIONAL)
-    candle = file.message_type.add(name="Candle")
-    candle.field.add(name="closed", number=11, type=f.TYPE_BOOL, label=f.LABEL_OPTIONAL)
-    event = file.message_type.add(name="Event")
-    event.field.add(name="receive_time_ns", number=4, type=f.TYPE_INT64, label=f.LABEL_OPTIONAL)
-    event.field.add(name="candle", number=14, type=f.TYPE_MESSAGE, label=f.LABEL_OPTIONAL,
-                    type_name=".slim.Candle")  # fmt: skip
-    event.field.add(name="gap", number=18, type=f.TYPE_MESSAGE, label=f.LABEL_OPTIONAL,
-                    type_name=".slim.Gap")  # fmt: skip
-    frame = file.message_type.add(name="Frame")
-    frame.field.add(name="first_sequence", number=1, type=f.TYPE_UINT64, label=f.LABEL_OPTIONAL)
-    frame.field.add(name="events", number=2, type=f.TYPE_MESSAGE, label=f.LABEL_REPEATED,
-                    type_name=".slim.Event")  # fmt: skip
-    frame.field.add(name="sent_time_ns", number=3, type=f.TYPE_INT64, label=f.LABEL_OPTIONAL)
-    frame.field.add(name="ack", number=6, type=f.TYPE_BYTES, label=f.LABEL_OPTIONAL)
+    for slim_name, (real_name, fields) in SLIM_FIELDS.items():
+        slim = file.message_type.add(name=slim_name)
+        for name, slim_type in fields:
+            field = slim.field.add()
+            field.CopyFrom(next(f for f in messages[real_name].field if f.name == name))
+            field.ClearField("oneof_index")  # the slim messages have no oneofs
+            if slim_type == "bytes":
+                field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                field.ClearField("type_name")
+            elif slim_type:
+                field.type_name = slim_type
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     frame_class = message_factory.GetMessageClass(pool.FindMessageTypeByName("slim.Frame"))
