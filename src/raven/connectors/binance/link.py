@@ -25,6 +25,10 @@ from raven.connectors.pacing import SendPacer
 
 log = logging.getLogger("raven.connectors.binance")
 
+# aiohttp hands over buffered frames without suspending, so a link with a
+# backlog would hold the event loop until the backlog is gone, and the gRPC
+# stream writers (and everything else) would starve: yield every this many frames.
+YIELD_EVERY = 16
 LinkErrors = (aiohttp.ClientError, OSError, TimeoutError)  # a broken link, never a bug
 
 
@@ -88,10 +92,14 @@ class Link:
     ) -> None:
         """Hand every frame to `on_message` until the socket ends; then `on_end`."""
         try:
+            count = 0  # frames since the read loop last gave the event loop a turn
             async for msg in self.ws:
                 if msg.type is aiohttp.WSMsgType.ERROR:
                     raise aiohttp.ClientError(f"websocket error: {self.ws.exception()}")
                 on_message(self, msg)
+                count += 1
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
             if not self.end_reason:
                 self.end_reason = f"closed by the venue (code {self.ws.close_code})"
         except LinkErrors as exc:

@@ -1,0 +1,123 @@
+"""Scenario 4, memory: the server's resident memory under a steady feed.
+
+50 symbols with full books (1,000 levels a side; the server loads 1,000-
+level snapshots), every stream of the `netmix` mix, 10 clients subscribed
+to everything, for 5 minutes (quick mode: 45 s). The server is `raven serve`
+in a child process; its resident memory is read from /proc/<pid>/status
+(VmRSS; Linux only) once with the books loaded and no client, then every
+few seconds while the clients stream. Reported: the last sample, the peak,
+and the growth per minute as the least-squares slope over the second half
+of the samples (the first half holds the start-up: queues, caches and the
+allocator settling).
+
+Baseline, same run: the resident memory of a Python process that imports
+what `raven serve` imports and holds no data, so the figure splits into
+the fixed cost of the interpreter and libraries and what Raven keeps.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from raven.bench import netmix
+from raven.bench.base import Mode, Result
+from raven.bench.loadclient import LoadConfig
+from raven.bench.procs import BenchError, Cluster, rss_bytes, sim_and_server
+from raven.bench.report import Row
+
+SCENARIO = "memory"
+SYMBOLS, CLIENTS, BOOK_DEPTH = 50, 10, 1000
+RATE = 2_000  # events/s into the server: a steady feed the 10 clients keep up with
+MB = 1024 * 1024
+IMPORTS = "import raven.cli, raven.app"  # what `raven serve` loads before any data
+PRINT_RSS = (
+    "import re, pathlib; status = pathlib.Path('/proc/self/status').read_text(); "
+    "print('rss', int(re.search(r'VmRSS:\\s+(\\d+)', status).group(1)) * 1024)"
+)
+
+
+def scenario(mode: Mode) -> Result:
+    return run(mode.pick(45.0, 300.0), mode.pick(1.0, 5.0), RATE, SYMBOLS, CLIENTS)
+
+
+def run(seconds: float, every: float, rate: int, n_symbols: int, clients: int) -> Result:
+    base = import_baseline()
+    market = netmix.market_for(rate, n_symbols, BOOK_DEPTH)
+    with sim_and_server(market) as (cluster, sim, server):
+        pid = server.child.pid
+        loaded = rss_bytes(pid)
+        config = LoadConfig(server.target, clients, 0, 0.0, seconds,
+                            probes=(server.metrics_url, sim.stats_url))  # fmt: skip
+        child = netmix.start_load(cluster, config)
+        samples = sample(pid, child.proc.poll, seconds, every)
+        load = netmix.finish_load(cluster, child, seconds + 120.0)
+        counters = netmix.counters(load, server, sim)
+    return Result(rows_of(base, loaded, samples, load.events / load.window_s, counters, clients),
+                  [f"Resident memory is VmRSS from /proc (Linux only); {len(samples)} samples, "
+                   f"every {every:g} s; {n_symbols} symbols, {clients} clients, "
+                   f"{market.rate:,.0f} simulator transactions/s asked."])  # fmt: skip
+
+
+def import_baseline() -> int:
+    """Resident bytes of a fresh interpreter after the server's imports."""
+    with Cluster() as cluster:
+        child = cluster.spawn("imports", ["-c", f"{IMPORTS}; {PRINT_RSS}"])
+        child.proc.wait(120)
+        for line in child.log.read_text().splitlines():
+            if line.startswith("rss "):
+                return int(line.split()[1])
+    raise BenchError(f"the import probe printed no RSS: {child.tail(5)}")
+
+
+def sample(
+    pid: int, exited: Callable[[], int | None], seconds: float, every: float
+) -> list[tuple[float, int]]:
+    """(seconds since start, RSS bytes) every `every` s for `seconds`, or until `exited()`
+    gives an exit code (the load client ended early)."""
+    out: list[tuple[float, int]] = []
+    start = time.monotonic()
+    while True:
+        now = time.monotonic() - start
+        out.append((now, rss_bytes(pid)))
+        if now >= seconds or exited() is not None:
+            return out
+        # Memory has no event to wait for: sampling is by the clock.
+        time.sleep(min(every, max(0.0, seconds - now)))
+
+
+def slope_per_minute(points: list[tuple[float, int]]) -> float:
+    """Least-squares slope of bytes over seconds, as bytes per minute."""
+    n = len(points)
+    if n < 2:
+        return 0.0
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if not var:
+        return 0.0
+    cov = sum((t - mean_t) * (v - mean_v) for t, v in points)
+    return cov / var * 60.0
+
+
+def rows_of(
+    base: int, loaded: int, samples: list[tuple[float, int]], deliveries: float,
+    counters: netmix.Counters, clients: int,
+) -> list[Row]:  # fmt: skip
+    last_t, last = samples[-1]
+    second_half = samples[len(samples) // 2 :]
+    growth = slope_per_minute(second_half) / MB
+    first = slope_per_minute(samples[: len(samples) // 2 + 1]) / MB
+    peak = max(v for _, v in samples)
+    label = "Python + the server's imports, no data"
+    return [
+        Row(SCENARIO, f"server RSS after {last_t / 60:.1f} min", last / MB, "MB",
+            baseline=base / MB, baseline_label=label, target="<= 100 MB",
+            note=f"peak {peak / MB:.1f} MB; {clients} clients received "
+            f"{deliveries:,.0f} events/s; server ingested {counters.ingested_per_s:,.0f}/s"),
+        Row(SCENARIO, "server RSS growth per minute (second half)", growth, "MB/min",
+            target="flat", note=f"least squares over {len(second_half)} samples from "
+            f"{second_half[0][0]:.0f} s; first half {first:+.2f} MB/min"),
+        Row(SCENARIO, "server RSS with books loaded, no clients", loaded / MB, "MB",
+            baseline=base / MB, baseline_label=label),
+    ]  # fmt: skip

@@ -1,0 +1,86 @@
+"""Each networked scenario's machinery, end to end with tiny parameters.
+
+These check that the harness works (rows exist, hold finite numbers, the
+report writes), never what the numbers are: benchmarks don't fail on a number.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from raven.bench import fanout, latency, memory
+from raven.bench.base import Result
+from raven.bench.report import Report, Row, markdown, new_report, write
+
+pytestmark = pytest.mark.slow
+
+
+def check_rows(result: Result, scenario: str, positive: tuple[str, ...]) -> dict[str, Row]:
+    """Every row finite, non-negative but for a growth; those whose metric starts with
+    `positive`, > 0."""
+    assert result.rows
+    rows = {r.metric: r for r in result.rows}
+    for row in result.rows:
+        assert row.scenario == scenario
+        assert math.isfinite(row.value), row
+        assert row.value >= 0 or "growth" in row.metric, row
+        if row.baseline is not None:
+            assert math.isfinite(row.baseline), row
+            assert row.baseline > 0, row
+            assert row.baseline_label
+        if row.metric.startswith(positive):
+            assert row.value > 0, row
+    return rows
+
+
+def check_report(result: Result, tmp_path: Path) -> None:
+    report = new_report(tmp_path, "quick", "test")
+    report.rows.extend(result.rows)
+    report.notes.extend(result.notes)
+    json_path, md_path = tmp_path / "out" / "report.json", tmp_path / "BENCHMARKS.md"
+    write(report, json_path, md_path)
+    back = msgspec.json.decode(json_path.read_bytes(), type=Report)
+    assert back.rows == result.rows
+    text = md_path.read_text()
+    assert all(f"| {r.metric} |" in text for r in result.rows)
+    assert markdown(report) in text
+
+
+def test_latency(tmp_path: Path) -> None:
+    result = latency.run((200,), (1, 2), warmup=0.3, window=1.5, echo_calls=30, n_symbols=3)
+    rows = check_rows(result, "latency", ("latency p50", "events received", "input rate",
+                                          "loopback"))  # fmt: skip
+    for name in ("p50", "p90", "p99", "p99.9", "max"):
+        assert f"latency {name}, 200 ev/s, 2 clients" in rows
+    assert "drops, 200 ev/s, 1 client" in rows
+    assert rows["latency p50, 200 ev/s, 1 client"].baseline_label == "bare gRPC round trip p50"
+    check_report(result, tmp_path)
+
+
+def test_fanout(tmp_path: Path) -> None:
+    result = fanout.run((200,), (1, 3), warmup=0.3, window=1.5, baseline_s=0.5, n_symbols=3)
+    rows = check_rows(result, "fanout", ("deliveries",))
+    assert set(rows) == {
+        "highest sustained input rate, 1 client", "deliveries across clients, 1 client",
+        "highest sustained input rate, 3 clients", "deliveries across clients, 3 clients",
+    }  # fmt: skip
+    assert rows["deliveries across clients, 3 clients"].baseline_label.startswith("bare gRPC")
+    assert any("3 clients, steps asked" in n for n in result.notes)
+    check_report(result, tmp_path)
+
+
+def test_memory(tmp_path: Path) -> None:
+    result = memory.run(seconds=3.0, every=0.5, rate=200, n_symbols=3, clients=2)
+    rows = check_rows(result, "memory", ("server RSS after", "server RSS with"))
+    assert "server RSS growth per minute (second half)" in rows
+    check_report(result, tmp_path)
+
+
+def test_slope_is_least_squares() -> None:
+    points = [(0.0, 100), (30.0, 130), (60.0, 160), (90.0, 190)]
+    assert memory.slope_per_minute(points) == pytest.approx(60.0)
+    assert memory.slope_per_minute(points[:1]) == 0.0
