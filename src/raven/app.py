@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from raven.api.history import HistoryService
 from raven.api.requests import Catalog
@@ -28,7 +29,9 @@ from raven.core.views import BookViews
 from raven.model import BookSnapshot
 from raven.ops import tracing
 from raven.ops.wiring import Operations
-from raven.storage import Storage
+
+if TYPE_CHECKING:
+    from raven.storage import Storage
 
 log = logging.getLogger("raven.app")
 
@@ -75,10 +78,14 @@ class RavenApp:
             self.bus, self.state, self.views, self.catalog, config.server.queue_size
         )
         # History: None when [database] backend = "none". Built once the catalog is known.
-        self.storage = Storage.from_config(
-            config.database, config.history, catalog=self.catalog.symbols,
-            book_source=StateBooks(self.state),
-        )  # fmt: skip
+        self.storage: Storage | None = None
+        if config.database.backend != "none":  # duckdb and pyarrow load only then
+            from raven.storage.runtime import Storage
+
+            self.storage = Storage.from_config(
+                config.database, config.history, catalog=self.catalog.symbols,
+                book_source=StateBooks(self.state),
+            )  # fmt: skip
         history = None
         if self.storage is not None:
             self.pipeline.recorder = self.storage.recorder

@@ -264,7 +264,9 @@ class ValidationConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_onl
     # Exchange time behind receive time (not checked for REST book snapshots,
     # whose time is the book's last change); 0: off, e.g. to replay old captures.
     max_past_s: NonNegativeFloat = 300.0
-    trade_id_window: PositiveInt = 10_000  # recent trade ids per symbol kept for duplicates
+    # Recent trade ids per symbol remembered to drop duplicates (~70 bytes each; the
+    # connector already drops the repeats of a reconnect overlap: this is a second net).
+    trade_id_window: PositiveInt = 2_000
     # Resync a book that stays crossed or locked for this many updates; 0: never.
     crossed_book_resync_after: Annotated[int, msgspec.Meta(ge=0)] = 100
     log_interval_s: NonNegativeFloat = 10.0  # at most one log line per rule and symbol per this

@@ -7,9 +7,13 @@ health as a `StoreHealth` (`health()`); its circuit breaker is exported by
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from raven.ops.health import HealthCheck, store_check
 from raven.ops.metrics import MetricSource, Scrape
-from raven.storage import Storage, StoreWriter
+
+if TYPE_CHECKING:  # the stores import duckdb and pyarrow: only when storage is on
+    from raven.storage import Storage, StoreWriter
 
 
 def storage_source(storage: Storage) -> MetricSource:
