@@ -145,7 +145,10 @@ async def test_rest_faults(start_sim: StartSim, http: aiohttp.ClientSession) -> 
     for _ in range(3):
         async with http.get(url) as r:
             statuses.append((r.status, r.headers.get("Retry-After")))
-    assert statuses == [(429, "60"), (429, "60"), (200, None)]
+    assert statuses == [(429, "50"), (429, "50"), (200, None)]  # 10 s into the clock minute
+    sim.faults.rest_error(429, seconds=2)
+    async with http.get(url) as r:
+        assert (r.status, r.headers["Retry-After"]) == (429, "2")
     sim.faults.rest_error(418, seconds=30)
     async with http.get(url) as r:
         assert (r.status, r.headers["Retry-After"]) == (418, "30")

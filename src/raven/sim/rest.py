@@ -10,6 +10,7 @@ model (`LiveRest`) or a replayed capture (`replay.ReplayRest`).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -68,6 +69,7 @@ class RestFaults(msgspec.Struct):
     delay_s: float = 0.0
     delay_left: int = 0  # requests still to delay; -1: until cleared
     force_429_left: int = 0
+    retry_after_s: float = 0.0  # Retry-After of a forced 429 (0: to the next minute, as the venue)
 
 
 def depth_weight(limit: int) -> int:
@@ -134,7 +136,8 @@ class RestApi:
         ip = request.remote or "unknown"
         if self.faults.force_429_left:
             self.faults.force_429_left -= 1
-            verdict = Verdict(429, self.limiter.used(ip), 60)
+            retry_after = math.ceil(self.faults.retry_after_s) or self.limiter.retry_after()
+            verdict = Verdict(429, self.limiter.used(ip), retry_after)
         else:
             verdict = self.limiter.admit(ip, weight)
         if verdict.status != 200:
