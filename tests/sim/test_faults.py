@@ -155,6 +155,12 @@ async def test_rest_faults(start_sim: StartSim, http: aiohttp.ClientSession) -> 
     sim.faults.clear()  # clears pending faults; a ban runs its course, as on the venue
     async with http.get(url) as r:
         assert r.status == 418
+    recorded = [(r.path, r.symbol, r.status) for r in sim.rest.requests]
+    assert recorded == [
+        ("/fapi/v1/depth", "BTCUSDT", s) for s in (200, 200, 429, 429, 200, 429, 418, 418)
+    ]
+    arrivals = [r.at for r in sim.rest.requests]
+    assert arrivals == sorted(arrivals)
 
 
 async def test_expire_now(start_sim: StartSim, http: aiohttp.ClientSession) -> None:

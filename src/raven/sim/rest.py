@@ -10,7 +10,9 @@ model (`LiveRest`) or a replayed capture (`replay.ReplayRest`).
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -28,6 +30,7 @@ from raven.sim.stats import SimStats
 _encode = msgspec.json.encode
 DEPTH_WEIGHTS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 KLINES_MAX = 1500
+RECORD_REQUESTS = 10_000  # REST requests remembered for tests (`RestApi.requests`)
 FUNDING_MAX = 1000
 
 
@@ -70,6 +73,15 @@ class RestFaults(msgspec.Struct):
     delay_left: int = 0  # requests still to delay; -1: until cleared
     force_429_left: int = 0
     retry_after_s: float = 0.0  # Retry-After of a forced 429 (0: to the next minute, as the venue)
+
+
+class RestRecord(msgspec.Struct, frozen=True, gc=False):
+    """One REST request as the simulator saw it."""
+
+    at: float  # time.time() on arrival (before any injected delay)
+    path: str
+    symbol: str
+    status: int
 
 
 def depth_weight(limit: int) -> int:
@@ -117,6 +129,7 @@ class RestApi:
         self.stats = stats
         self.weight_limit = weight_limit
         self.faults = RestFaults()
+        self.requests: collections.deque[RestRecord] = collections.deque(maxlen=RECORD_REQUESTS)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -132,6 +145,15 @@ class RestApi:
     ) -> web.Response:
         """The guard, then `body(now_ms)` or the error it raises."""
         self.stats.rest_requests += 1
+        arrived = time.time()
+        response = await self._guarded(request, weight, body)
+        symbol = request.query.get("symbol", "")
+        self.requests.append(RestRecord(arrived, request.path, symbol, response.status))
+        return response
+
+    async def _guarded(
+        self, request: web.Request, weight: int, body: Callable[[int], bytes]
+    ) -> web.Response:
         await self._delay()
         ip = request.remote or "unknown"
         if self.faults.force_429_left:
