@@ -4,7 +4,9 @@
 Every request passes one guard: an injected delay, an injected 429, then
 the weight limiter (`limits.py`); every answer carries
 `X-MBX-USED-WEIGHT-1M`. The data come from a `RestSource`: the live market
-model (`LiveRest`) or a replayed capture (`replay.ReplayRest`).
+model (`LiveRest`) or a replayed capture (`replay.ReplayRest`). The last
+requests are remembered (`RestApi.requests`: arrival time, path, status) so
+tests can check a client's back-off.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from raven.sim.stats import SimStats
 _encode = msgspec.json.encode
 DEPTH_WEIGHTS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 KLINES_MAX = 1500
-RECORD_REQUESTS = 10_000  # REST requests remembered for tests (`RestApi.requests`)
 FUNDING_MAX = 1000
+RECORD_REQUESTS = 10_000  # REST requests remembered for tests (`RestApi.requests`)
 
 
 class RestError(Exception):
