@@ -17,24 +17,29 @@ from __future__ import annotations
 
 import collections
 
-from raven.connectors.binance.book_sync import bridges
 from raven.core.book import OrderBook
 from raven.model import BookDelta, BookSnapshot, Event, Status
 from raven.sim.market import Truth
 from raven.types import StatusKind
 
 
+def bridges(delta: BookDelta, snapshot_id: int) -> bool:
+    """The reference's U <= lastUpdateId <= u, or pu <= lastUpdateId < U (the snapshot
+    fell between two events of the stream, where the book did not change)."""
+    first, last, prev = delta.first_update_id, delta.update_id, delta.prev_update_id
+    return first <= snapshot_id <= last or prev <= snapshot_id < first
+
+
 class Bridge:
     """How a snapshot was bridged: the first delta applied after it."""
 
-    __slots__ = ("first", "last", "prev", "snapshot", "symbol")
+    __slots__ = ("first", "last", "snapshot", "symbol")
 
     def __init__(self, symbol: str, snapshot: int, delta: BookDelta) -> None:
         self.symbol = symbol
-        self.snapshot = snapshot
-        self.first = delta.first_update_id
-        self.last = delta.update_id
-        self.prev = delta.prev_update_id
+        self.snapshot = snapshot  # lastUpdateId
+        self.first = delta.first_update_id  # U
+        self.last = delta.update_id  # u
 
     @property
     def lower_edge(self) -> bool:
