@@ -107,7 +107,8 @@ class BinanceFuturesConfig(_Section, frozen=True, forbid_unknown_fields=True, kw
     snapshot_limit: Literal[5, 10, 20, 50, 100, 500, 1000] = 1000
     snapshot_concurrency: PositiveInt = 2
     # Rebuild each book from a fresh snapshot this often (s), so levels beyond the
-    # snapshot depth don't go stale; 0: never.
+    # snapshot depth don't go stale; 0: never. Refreshes beyond half the REST weight
+    # budget are skipped (counted), so resyncs never wait for them.
     book_refresh_s: NonNegativeFloat = 600.0
     # Depth events held per symbol while its snapshot is on the way (oldest dropped).
     book_buffer_limit: PositiveInt = 10_000

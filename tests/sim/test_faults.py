@@ -145,13 +145,22 @@ async def test_rest_faults(start_sim: StartSim, http: aiohttp.ClientSession) -> 
     for _ in range(3):
         async with http.get(url) as r:
             statuses.append((r.status, r.headers.get("Retry-After")))
-    assert statuses == [(429, "60"), (429, "60"), (200, None)]
+    assert statuses == [(429, "50"), (429, "50"), (200, None)]  # 10 s into the clock minute
+    sim.faults.rest_error(429, seconds=2)
+    async with http.get(url) as r:
+        assert (r.status, r.headers["Retry-After"]) == (429, "2")
     sim.faults.rest_error(418, seconds=30)
     async with http.get(url) as r:
         assert (r.status, r.headers["Retry-After"]) == (418, "30")
     sim.faults.clear()  # clears pending faults; a ban runs its course, as on the venue
     async with http.get(url) as r:
         assert r.status == 418
+    recorded = [(r.path, r.symbol, r.status) for r in sim.rest.requests]
+    assert recorded == [
+        ("/fapi/v1/depth", "BTCUSDT", s) for s in (200, 200, 429, 429, 200, 429, 418, 418)
+    ]
+    arrivals = [r.at for r in sim.rest.requests]
+    assert arrivals == sorted(arrivals)
 
 
 async def test_expire_now(start_sim: StartSim, http: aiohttp.ClientSession) -> None:

@@ -4,6 +4,9 @@ Per (exchange, symbol) the connector sends a full `BookSnapshot` when the
 book becomes live (sync, resync, refresh), then `BookDelta`s in sequence,
 and `Status` BOOK_STALE / BOOK_LIVE. `BookKeeper` applies them to the book in
 `MarketRecord.book` and tells the views (`raven.core.views`) what changed.
+A snapshot that makes a stale book live again reaches delta subscribers as a
+fresh top-N snapshot (they dropped their book on BOOK_STALE); a refresh of a
+live book as a delta.
 
 When the citadel rejects a delta, applying the rest would leave the book
 wrong, so the book goes stale instead: a Status BOOK_STALE is published and
@@ -63,12 +66,16 @@ class BookKeeper:
         book = rec.book
         book.load(e.bids, e.asks, e.update_id)
         book.exchange_time = e.exchange_time
+        was_live = rec.book_live
         rec.book_full = e.depth == 0
         rec.book_live = True
         rec.book_crossed = 0
         self.stats.snapshots += 1
         self._check_crossed(rec)
-        self.views.update(rec, INF, -INF, e.receive_time, now_ns)
+        if was_live:  # a refresh: its change goes out as a delta
+            self.views.update(rec, INF, -INF, e.receive_time, now_ns)
+        else:  # live again after BOOK_STALE (or for the first time): a fresh snapshot
+            self.views.rebase(rec, now_ns)
         return True
 
     def delta(self, rec: MarketRecord, e: BookDelta, now_ns: int) -> None:

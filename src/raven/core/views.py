@@ -151,6 +151,18 @@ class DeltaView:
         self._snapshot = None
         self._bounds()
 
+    def rebase(self, now_ns: int) -> None:
+        """The book was loaded afresh after being stale: subscribers start over
+        from a top-N snapshot (a client drops its book on BOOK_STALE), and the
+        deltas after it chain from it."""
+        book = self.record.book
+        self.bids, self.asks = book.top(self.depth)
+        self.update_id = book.update_id
+        self.exchange_time = book.exchange_time
+        self._snapshot = None
+        self._bounds()
+        self.bus.publish(self.topic, self.snapshot_chunk(), now_ns, False, self.resnapshot)
+
 
 class SnapshotView:
     """A top-`depth` snapshot of one book every `interval_ms`, when it changed."""
@@ -241,6 +253,11 @@ class BookViews:
         bids, asks = record.book.top(max(v.depth for v in touched))
         for view in touched:
             view.update(bids, asks, receive_ns, now_ns)
+
+    def rebase(self, record: MarketRecord, now_ns: int) -> None:
+        """A fresh snapshot to every delta view of `record`'s book (see DeltaView.rebase)."""
+        for view in self._deltas.get((record.exchange, record.symbol), {}).values():
+            view.rebase(now_ns)
 
     def has_deltas(self, exchange: str, symbol: str) -> bool:
         return bool(self._deltas.get((exchange, symbol)))

@@ -79,7 +79,8 @@ class RestStatus(_Spec, tag="rest_error"):
 
     status: Literal[429, 418] = 429
     count: int = 1
-    seconds: float = 0.0  # 418: ban length (0: the configured one)
+    # 418: ban length (0: the configured one); 429: Retry-After (0: to the next minute).
+    seconds: float = 0.0
 
 
 class Expire(_Spec, tag="expire"):
@@ -132,12 +133,14 @@ class Faults:
         self.rest.delay_left = count or -1
 
     def rest_error(self, status: int = 429, count: int = 1, seconds: float = 0.0) -> None:
-        """429 for the next `count` requests, or a 418 ban of 127.0.0.1 (and ::1)."""
+        """429 for the next `count` requests (`Retry-After`: `seconds`, else the seconds
+        to the next minute, as a real 429), or a 418 ban of 127.0.0.1 (and ::1)."""
         if status == 418:
             for ip in ("127.0.0.1", "::1"):
                 self.limiter.ban(ip, seconds or None)
         else:
             self.rest.force_429_left += count
+            self.rest.retry_after_s = seconds
 
     def expire_connections(self) -> int:
         conns = self.hub.listeners()

@@ -3,7 +3,8 @@ and a bounded history of one-second bars for `GET /fapi/v1/klines`.
 
 No I/O. Every trade updates its one-second bar and each live bar that a
 kline stream asked for (`track`); `poll` returns what a 250 ms push sends:
-any bar that just closed (`x` true) and then the open one. Bars with no
+a bar that just closed (`x` true), else the open one - one event per push,
+as on the venue, so a stream's event times (`E`) never repeat. Bars with no
 trades carry the previous close, `f`/`L` -1 and zero volumes, as Binance's.
 """
 
@@ -152,13 +153,16 @@ class KlineStore:
         return bar
 
     def poll(self, interval: str, now_ms: int) -> list[tuple[Bar, bool]]:
-        """A kline push: bars that closed since the last one (final), then the open bar."""
+        """A kline push: the oldest bar closed since the last push (final), else the
+        open bar. Never both: the venue sends the final bar alone and the next bar
+        at the next push, each with its own event time."""
         bar = self.live[interval]
         if bar.close_ms <= now_ms:
             bar = self._roll(interval, now_ms)
-        out = [(closed, True) for closed in self.closed.pop(interval, ())]
-        out.append((bar, False))
-        return out
+        closed = self.closed.get(interval)
+        if closed:
+            return [(closed.pop(0), True)]
+        return [(bar, False)]
 
     def history(
         self, interval: str, start: int | None, end: int | None, limit: int, now_ms: int

@@ -93,7 +93,12 @@ class RestLimiter:
         state.violations += 1
         if state.violations > self.violations_before_ban:
             return self.ban(ip)
-        return Verdict(429, state.used, math.ceil((state.minute + 1) * 60 - now))
+        return Verdict(429, state.used, self.retry_after(now))
+
+    def retry_after(self, now: float | None = None) -> int:
+        """`Retry-After` of a 429: whole seconds to the next minute, when the count resets."""
+        now = self.clock.time() if now is None else now
+        return math.ceil((math.floor(now / 60) + 1) * 60 - now)
 
     def ban(self, ip: str, seconds: float | None = None) -> Verdict:
         """Ban `ip` now: for `seconds`, else the next step of the escalation."""

@@ -4,12 +4,17 @@
 Every request passes one guard: an injected delay, an injected 429, then
 the weight limiter (`limits.py`); every answer carries
 `X-MBX-USED-WEIGHT-1M`. The data come from a `RestSource`: the live market
-model (`LiveRest`) or a replayed capture (`replay.ReplayRest`).
+model (`LiveRest`) or a replayed capture (`replay.ReplayRest`). The last
+requests are remembered (`RestApi.requests`: arrival time, path, status) so
+tests can check a client's back-off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -28,6 +33,7 @@ _encode = msgspec.json.encode
 DEPTH_WEIGHTS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 KLINES_MAX = 1500
 FUNDING_MAX = 1000
+RECORD_REQUESTS = 10_000  # REST requests remembered for tests (`RestApi.requests`)
 
 
 class RestError(Exception):
@@ -68,6 +74,16 @@ class RestFaults(msgspec.Struct):
     delay_s: float = 0.0
     delay_left: int = 0  # requests still to delay; -1: until cleared
     force_429_left: int = 0
+    retry_after_s: float = 0.0  # Retry-After of a forced 429 (0: to the next minute, as the venue)
+
+
+class RestRecord(msgspec.Struct, frozen=True, gc=False):
+    """One REST request as the simulator saw it."""
+
+    at: float  # time.time() on arrival (before any injected delay)
+    path: str
+    symbol: str
+    status: int
 
 
 def depth_weight(limit: int) -> int:
@@ -115,6 +131,7 @@ class RestApi:
         self.stats = stats
         self.weight_limit = weight_limit
         self.faults = RestFaults()
+        self.requests: collections.deque[RestRecord] = collections.deque(maxlen=RECORD_REQUESTS)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -130,11 +147,21 @@ class RestApi:
     ) -> web.Response:
         """The guard, then `body(now_ms)` or the error it raises."""
         self.stats.rest_requests += 1
+        arrived = time.time()
+        response = await self._guarded(request, weight, body)
+        symbol = request.query.get("symbol", "")
+        self.requests.append(RestRecord(arrived, request.path, symbol, response.status))
+        return response
+
+    async def _guarded(
+        self, request: web.Request, weight: int, body: Callable[[int], bytes]
+    ) -> web.Response:
         await self._delay()
         ip = request.remote or "unknown"
         if self.faults.force_429_left:
             self.faults.force_429_left -= 1
-            verdict = Verdict(429, self.limiter.used(ip), 60)
+            retry_after = math.ceil(self.faults.retry_after_s) or self.limiter.retry_after()
+            verdict = Verdict(429, self.limiter.used(ip), retry_after)
         else:
             verdict = self.limiter.admit(ip, weight)
         if verdict.status != 200:

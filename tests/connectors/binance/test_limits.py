@@ -144,3 +144,17 @@ def test_a_request_heavier_than_the_budget_still_goes_alone() -> None:
 def test_reserve_must_leave_a_budget() -> None:
     with pytest.raises(ValueError, match="reserve"):
         WeightLimiter(100, 100)
+
+
+def test_optional_requests_only_use_their_share_of_the_budget() -> None:
+    limiter = WeightLimiter(limit=1000, reserve=100)  # budget 900
+    assert limiter.can_spare(20, 0.5, T0)
+    assert limiter.acquire(430, T0) == 0.0
+    assert limiter.can_spare(20, 0.5, T0 + 1)  # 450 of 900
+    assert not limiter.can_spare(21, 0.5, T0 + 1)
+    limiter.on_response(200, 700, None, T0 + 2)  # other users of the IP spent more
+    assert not limiter.can_spare(1, 0.5, T0 + 2)
+    assert limiter.acquire(150, T0 + 2) == 0.0, "required requests still use the rest"
+    assert limiter.can_spare(20, 0.5, T0 + MINUTE + 1), "a new minute, the window passed"
+    limiter.on_response(429, None, 5.0, T0 + MINUTE + 1)
+    assert not limiter.can_spare(1, 0.5, T0 + MINUTE + 2), "nothing optional while held back"

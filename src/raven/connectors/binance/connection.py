@@ -182,7 +182,10 @@ class Connection:
                     self.url,
                     autoping=True,  # the venue pings every 3 minutes; pongs go out at once
                     heartbeat=self.config.ping_interval_s or None,
-                    max_msg_size=self.config.max_frame_bytes * 2,
+                    # No transport limit: a frame past it would end the connection (and
+                    # resync every book on it). The decoder counts and skips a frame over
+                    # max_frame_bytes without parsing it, whatever its size.
+                    max_msg_size=0,
                     decode_text=False,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
                 )

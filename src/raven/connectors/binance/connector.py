@@ -28,13 +28,17 @@ from raven.connectors.base import EventSink
 from raven.connectors.binance import parse, wire
 from raven.connectors.binance.book_sync import BookSync
 from raven.connectors.binance.connection import EXCHANGE, Connection
-from raven.connectors.binance.limits import WeightLimiter
+from raven.connectors.binance.limits import DEPTH_WEIGHTS, WeightLimiter
 from raven.connectors.binance.rest import BinanceRest, RestError
 from raven.connectors.binance.snapshots import SnapshotFetcher, refresh_books
 from raven.connectors.binance.streams import Stream, StreamType, plan_connections, plan_streams
 from raven.model import BookSnapshot, Instrument
 
 log = logging.getLogger("raven.connectors.binance")
+
+# Periodic refreshes are optional: they may use at most this share of the REST
+# weight budget, so a stale book's resync (or a cold start) never waits for them.
+REFRESH_WEIGHT_SHARE = 0.5
 
 
 class BinanceFuturesConnector:
@@ -106,8 +110,16 @@ class BinanceFuturesConnector:
             return
         group.create_task(self.snapshots.run(), name="snapshots")
         if self.config.book_refresh_s > 0:
-            refresh = refresh_books(symbols, self.books.refresh, self.config.book_refresh_s)
+            refresh = refresh_books(symbols, self._refresh, self.config.book_refresh_s)
             group.create_task(refresh, name="book-refresh")
+
+    def _refresh(self, symbol: str) -> bool:
+        """A periodic refresh of `symbol`'s book, unless the weight is better kept."""
+        weight = DEPTH_WEIGHTS[self.config.snapshot_limit]
+        if not self.limiter.can_spare(weight, REFRESH_WEIGHT_SHARE, self.rest.clock()):
+            self.snapshots.stats.refreshes_skipped += 1
+            return False
+        return self.books.refresh(symbol)
 
     def _on_snapshot(self, snapshot: BookSnapshot) -> None:
         self.books.on_snapshot(snapshot)

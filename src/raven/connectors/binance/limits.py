@@ -109,6 +109,15 @@ class WeightLimiter:
         stats.weight_sent += weight
         return 0.0
 
+    def can_spare(self, weight: int, share: float, now: float) -> bool:
+        """Would `weight` now keep Raven within `share` of its budget (and is REST
+        not held back)? For optional requests, which must leave the rest free."""
+        stats = self.stats
+        self._advance(now)
+        if max(stats.banned_until, stats.backoff_until) > now:
+            return False
+        return max(stats.used, stats.sent_recent) + weight <= stats.budget * share
+
     def on_response(
         self, status: int, used_weight: int | None, retry_after: float | None, now: float,
         message: str = "",

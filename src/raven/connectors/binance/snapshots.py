@@ -31,6 +31,7 @@ class SnapshotStats(msgspec.Struct):
     fetched: int = 0
     failures: int = 0  # failed attempts (each retried)
     queued: int = 0  # waiting or in flight now
+    refreshes_skipped: int = 0  # periodic refreshes left out to keep REST weight for resyncs
 
 
 class SnapshotFetcher:
