@@ -6,7 +6,7 @@
 `update_id` (the server's contract), otherwise the book is out of sync and
 waits for the next snapshot. A `Gap` or a BOOK_STALE status also takes it
 out of sync: deltas may have been lost, or the server's own book is being
-rebuilt (BOOK_LIVE is followed by a snapshot).
+rebuilt (a fresh snapshot comes just before BOOK_LIVE).
 
 `LiveBook` keeps a `LocalBook` current from its own stream and asks the
 server for a fresh snapshot (unsubscribe + subscribe) whenever the book

@@ -120,6 +120,11 @@ REST = (
         _EX,
     ),
     _g("raven_book_snapshots_pending", "Order book snapshots waiting or in flight.", _EX),
+    _c(
+        "raven_book_refreshes_skipped_total",
+        "Periodic book refreshes skipped to keep REST weight for resyncs.",
+        _EX,
+    ),
 )
 
 BOOKS = (

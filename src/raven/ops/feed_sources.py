@@ -89,6 +89,7 @@ def _rest(scrape: Scrape, exchange: str, limiter: WeightLimiter, snapshots: Snap
     scrape.counter("raven_book_snapshots_fetched_total", snapshots.fetched, exchange)
     scrape.counter("raven_book_snapshot_failures_total", snapshots.failures, exchange)
     scrape.gauge("raven_book_snapshots_pending", snapshots.queued, exchange)
+    scrape.counter("raven_book_refreshes_skipped_total", snapshots.refreshes_skipped, exchange)
 
 
 def connector_checks(
