@@ -360,9 +360,12 @@ def cmd_tail(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from raven.demo import run_demo
+    from raven.demo import DemoError, run_demo
 
-    run_demo(args.duration, args.rate)
+    try:
+        run_demo(args.duration, args.rate)
+    except DemoError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_history(args: argparse.Namespace) -> None:

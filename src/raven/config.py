@@ -74,7 +74,9 @@ class BinanceFuturesConfig(_Section, frozen=True, forbid_unknown_fields=True, kw
     rest_url: str = "http://127.0.0.1:8800"
     symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
     # Stream types subscribed for every symbol, in Binance's own names.
-    streams: tuple[str, ...] = ("aggTrade", "bookTicker")
+    streams: tuple[str, ...] = (
+        "aggTrade", "bookTicker", "depth@100ms", "kline_1m", "markPrice@1s", "forceOrder",
+    )  # fmt: skip
     max_streams_per_connection: PositiveInt = 1024
     reconnect_initial_s: PositiveFloat = 0.5
     reconnect_max_s: PositiveFloat = 30.0

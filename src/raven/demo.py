@@ -21,7 +21,10 @@ from pathlib import Path
 
 from rich.console import Console
 
+from raven.types import Kind
+
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
+KINDS = (Kind.TRADE, Kind.QUOTE, Kind.BOOK, Kind.CANDLE)
 STOP_TIMEOUT_S = 10.0
 
 
@@ -32,15 +35,39 @@ def free_port() -> int:
         return port
 
 
+class DemoError(RuntimeError):
+    """A child failed to start; the message says why, in one line."""
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: Linux sends it SIGTERM if the demo dies, even by
+    SIGKILL, so no simulator or server outlives it. A no-op elsewhere."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _spawn(args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log_file = log_path.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "raven", *args],
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,  # we forward Ctrl-C ourselves, once
-    )
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "raven", *args],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # we forward Ctrl-C ourselves, once
+            preexec_fn=_die_with_parent,
+        )
+
+
+def _last_line(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM / SIGHUP (terminal closed): stop like Ctrl-C
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> int:
@@ -58,17 +85,19 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], name: str, log: Pat
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {proc.returncode}; see {log}")
+            raise DemoError(f"{name} exited with code {proc.returncode}: {_last_line(log)}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"{name} did not start listening on port {port} in 30 s; see {log}")
+    raise DemoError(f"{name} did not start listening on port {port} in 30 s; see {log}")
 
 
 def run_demo(duration: float, rate: float) -> None:
     from raven.client.tail import run_tail
 
     console = Console()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     logs = Path(tempfile.mkdtemp(prefix="raven-demo-"))
     sim_port, grpc_port = free_port(), free_port()
     env = dict(os.environ)
@@ -91,7 +120,8 @@ def run_demo(duration: float, rate: float) -> None:
         server = _spawn(["serve"], logs / "server.log", env)
         _wait_for_port(grpc_port, server, "server", logs / "server.log")
         console.print(f"server on 127.0.0.1:{grpc_port}; streaming for {duration:g} s")
-        view = asyncio.run(run_tail(f"127.0.0.1:{grpc_port}", SYMBOLS, duration=duration))
+        target = f"127.0.0.1:{grpc_port}"
+        view = asyncio.run(run_tail(target, SYMBOLS, KINDS, duration=duration))
         console.print(f"received {view.events} events through gRPC")
     except KeyboardInterrupt:
         console.print("stopping")

@@ -29,16 +29,16 @@ from raven.model import BookDelta, BookSnapshot, Candle, Event, Quote, Trade
 from raven.types import Kind, Side
 
 RECENT_TRADES = 12  # rows in the "recent trades" panel
-BASE_COLUMNS = ("symbol", "bid size", "bid", "ask", "ask size", "last", "trades", "quotes")
+BASE_COLUMNS = ("symbol", "bid", "ask", "spread", "last", "trades", "quotes")
 
 
 class SymbolView:
-    __slots__ = ("book", "candle", "latency_ms", "quote", "quotes", "trade", "trades")
+    __slots__ = ("book", "candles", "latency_ms", "quote", "quotes", "trade", "trades")
 
     def __init__(self, symbol: str) -> None:
         self.quote: Quote | None = None
         self.trade: Trade | None = None
-        self.candle: Candle | None = None
+        self.candles: dict[str, Candle] = {}  # newest update per interval
         self.book = LocalBook(symbol)
         self.quotes = 0
         self.trades = 0
@@ -83,14 +83,12 @@ class TailView:
             view.book.apply(item)
         elif isinstance(item, Candle):
             self.candles = True
-            view.candle = item
+            view.candles[item.interval] = item
 
     def _columns(self) -> list[str]:
         columns = list(BASE_COLUMNS)
         if self.books:
             columns += ["book bid", "book ask"]
-        if self.candles:
-            columns.append("candle")
         return [*columns, "latency"]
 
     def _row(self, symbol: str, v: SymbolView) -> list[Any]:
@@ -100,10 +98,9 @@ class TailView:
             last = Text(t.price, style="green" if t.side is Side.BUY else "red")
         row: list[Any] = [
             symbol,
-            q.bid_quantity if q else "-",
             Text(q.bid_price, style="bold green") if q else "-",
             Text(q.ask_price, style="bold red") if q else "-",
-            q.ask_quantity if q else "-",
+            _spread(q) if q else "-",
             last,
             str(v.trades),
             str(v.quotes),
@@ -113,9 +110,6 @@ class TailView:
                 _level(v.book.best_bid(), v.book.synced),
                 _level(v.book.best_ask(), v.book.synced),
             ]
-        if self.candles:
-            c = v.candle
-            row.append(f"{c.interval} O {c.open} H {c.high} L {c.low} C {c.close}" if c else "-")
         row.append(f"{v.latency_ms:.2f} ms")
         return row
 
@@ -126,9 +120,12 @@ class TailView:
             title += f", {self.gaps} missed, {self.reconnects} reconnects"
         markets = Table(title=title)
         for name in self._columns():
-            markets.add_column(name, justify="left" if name in ("symbol", "candle") else "right")
+            markets.add_column(name, justify="left" if name == "symbol" else "right", no_wrap=True)
         for symbol, v in self.symbols.items():
             markets.add_row(*self._row(symbol, v))
+        parts: list[Table] = [markets]
+        if self.candles:
+            parts.append(self._candle_table())
         trades = Table(title="recent trades")
         for name in ("time", "symbol", "side", "quantity", "price", "id"):
             trades.add_column(name)
@@ -136,7 +133,36 @@ class TailView:
             side = Text("BUY", style="green") if t.side is Side.BUY else Text("SELL", style="red")
             trades.add_row(clock(t.exchange_time), t.symbol, side, t.quantity, t.price,
                            str(t.trade_id))  # fmt: skip
-        return Group(markets, trades)
+        parts.append(trades)
+        return Group(*parts)
+
+    def _candle_table(self) -> Table:
+        table = Table(title="candles")
+        for name in ("symbol", "interval", "open", "high", "low", "close", "volume", "trades"):
+            table.add_column(name, justify="left" if name == "symbol" else "right", no_wrap=True)
+        for symbol, v in self.symbols.items():
+            c = _shown_candle(v.candles)
+            if c is not None:
+                table.add_row(symbol, c.interval, c.open, c.high, c.low, c.close, c.volume,
+                              str(c.trade_count))  # fmt: skip
+        return table
+
+
+def _spread(q: Quote) -> str:
+    """Ask minus bid, with the prices' own number of decimals."""
+    decimals = max(len(q.bid_price.partition(".")[2]), len(q.ask_price.partition(".")[2]))
+    return f"{float(q.ask_price) - float(q.bid_price):.{decimals}f}"
+
+
+SHOWN_INTERVALS = ("1m", "5m", "1h", "1s")  # the candle column shows the first that flows
+
+
+def _shown_candle(candles: dict[str, Candle]) -> Candle | None:
+    """One interval, always the same one, rather than whichever updated last."""
+    for interval in SHOWN_INTERVALS:
+        if interval in candles:
+            return candles[interval]
+    return next(iter(candles.values()), None)
 
 
 def _level(level: tuple[str, str] | None, synced: bool) -> str:
