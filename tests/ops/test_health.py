@@ -102,7 +102,12 @@ async def test_monitor_reports_changes_to_the_grpc_health_servicer() -> None:
 def connector() -> BinanceFuturesConnector:
     """A real connector (never run): bookTicker on /public (busy), aggTrade on /market."""
     config = config_from_dict(
-        {"exchanges": {"binance_futures": {"symbols": ["BTCUSDT"]}}}, "test"
+        {
+            "exchanges": {
+                "binance_futures": {"symbols": ["BTCUSDT"], "streams": ["bookTicker", "aggTrade"]}
+            }
+        },
+        "test",
     ).exchanges.binance_futures
     return BinanceFuturesConnector(config, lambda event: None)
 
