@@ -69,7 +69,7 @@ def test_streams_are_spread_over_connections_by_route_and_limit() -> None:
 
 
 def test_urls() -> None:
-    assert combined_url(
-        "wss://127.0.0.1:8800/", Route.MARKET, ["a@aggTrade", "b@aggTrade"]
-    ) == ("wss://127.0.0.1:8800/market/stream?streams=a@aggTrade/b@aggTrade")
+    assert combined_url("wss://127.0.0.1:8800/", Route.MARKET, ["a@aggTrade", "b@aggTrade"]) == (
+        "wss://127.0.0.1:8800/market/stream?streams=a@aggTrade/b@aggTrade"
+    )
     assert combined_url("ws://h:1", Route.PUBLIC, []) == "ws://h:1/public/stream"
