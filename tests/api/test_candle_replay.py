@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 
@@ -12,6 +13,7 @@ from raven.types import S_NS, Kind, Side
 from tests.api.conftest import EXCHANGE, ServerFactory, connect, open_stream
 
 DURATION_MS = 2_500  # of exchange time: crosses at least two 1 s boundaries
+EVENTS_TIMEOUT_S = 30.0  # generous: fail with the counts rather than hang
 
 
 def recorded_trades() -> list[Trade]:
@@ -38,8 +40,15 @@ async def replay(make_server: ServerFactory, trades: list[Trade], speed: float) 
         await stream.subscribe(kinds=[Kind.CANDLE], candle_intervals=["1s", "1m"])
         await server.feed(trades, speed=speed)
         # Every trade updates both intervals; the closes come on top of that.
-        closes = server.app.pipeline.stats.candles_closed
-        got = await stream.events_until(lambda out: len(out) == 2 * len(trades) + closes)
+        stats = server.app.pipeline.stats
+        expected = 2 * len(trades) + stats.candles_closed
+        got = await asyncio.wait_for(
+            stream.events_until(lambda out: len(out) >= expected), EVENTS_TIMEOUT_S
+        )
+        assert len(got) == expected, (
+            f"{len(got)} candle events, expected {expected}: {len(trades)} trades, "
+            f"{stats.candles_closed} closed, {stats.rejected} rejected, {stats.accepted} accepted"
+        )
     return [msgspec.structs.replace(c, receive_time=0) for c in got if isinstance(c, Candle)]
 
 
