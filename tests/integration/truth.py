@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import collections
 
-from raven.core.book import OrderBook
-from raven.model import BookDelta, BookSnapshot, Event, Status
+from raven.model import BookDelta, Event, Status
 from raven.sim.market import Truth
 from raven.types import StatusKind
+from tests.connectors.binance.replica import BookReplica
 
 
 def bridges(delta: BookDelta, snapshot_id: int) -> bool:
@@ -52,14 +52,10 @@ class Bridge:
         return self.last == self.snapshot
 
 
-class TruthBooks:
+class TruthBooks(BookReplica):
     def __init__(self, truth: Truth) -> None:
+        super().__init__(bridges)  # the rule written out above, not the connector's own
         self.truth = truth
-        self.books: dict[str, OrderBook] = {}
-        self.synced: dict[str, bool] = {}  # a snapshot was applied since the last STALE
-        self.fresh: dict[str, bool] = {}  # the next delta is the first after a snapshot
-        self.events: list[Event] = []
-        self.statuses: list[Status] = []
         self.bridges: list[Bridge] = []
         self.checks: collections.Counter[str] = collections.Counter()  # per symbol
         self.deltas: collections.Counter[str] = collections.Counter()
@@ -69,7 +65,7 @@ class TruthBooks:
     def __call__(self, event: Event) -> None:
         self.events.append(event)
         try:
-            self._apply(event)
+            self.apply(event)
         except AssertionError as exc:
             self.failures.append(str(exc))
 
@@ -85,46 +81,14 @@ class TruthBooks:
             if s.status is StatusKind.BOOK_STALE and (symbol is None or s.symbol == symbol)
         ]  # fmt: skip
 
-    def _apply(self, event: Event) -> None:
-        if isinstance(event, Status):
-            self._status(event)
-        elif isinstance(event, BookSnapshot) and event.depth == 0:
-            book = self.books.setdefault(event.symbol, OrderBook(event.symbol))
-            book.load(event.bids, event.asks, event.update_id)
-            self.synced[event.symbol] = True
-            self.fresh[event.symbol] = True
-            self.snapshots[event.symbol] += 1
-            self._check(event.symbol)
-        elif isinstance(event, BookDelta):
-            self._delta(event)
+    def on_bridge(self, symbol: str, snapshot_id: int, delta: BookDelta) -> None:
+        self.bridges.append(Bridge(symbol, snapshot_id, delta))
 
-    def _status(self, status: Status) -> None:
-        self.statuses.append(status)
-        if status.status is StatusKind.BOOK_STALE:
-            self.synced[status.symbol] = False
-        elif status.status is StatusKind.BOOK_LIVE:
-            assert self.synced.get(status.symbol), f"{status.symbol}: LIVE before a snapshot"
-
-    def _delta(self, delta: BookDelta) -> None:
-        symbol = delta.symbol
-        assert self.synced.get(symbol), f"{symbol}: delta {delta.update_id} without a snapshot"
-        book = self.books[symbol]
-        if self.fresh[symbol]:
-            assert bridges(delta, book.update_id), (
-                f"{symbol}: first delta U={delta.first_update_id} u={delta.update_id} "
-                f"pu={delta.prev_update_id} does not bridge snapshot {book.update_id}"
-            )
-            self.bridges.append(Bridge(symbol, book.update_id, delta))
-            self.fresh[symbol] = False
+    def after_book(self, symbol: str, delta: BookDelta | None) -> None:
+        if delta is None:
+            self.snapshots[symbol] += 1
         else:
-            assert delta.prev_update_id == book.update_id, (
-                f"{symbol}: pu {delta.prev_update_id} != book {book.update_id}: lost or repeated"
-            )
-        book.apply(delta.bids, delta.asks, delta.update_id)
-        self.deltas[symbol] += 1
-        self._check(symbol)
-
-    def _check(self, symbol: str) -> None:
+            self.deltas[symbol] += 1
         book = self.books[symbol]
         truth = self.truth.book_at(symbol, book.update_id)
         assert book.top(0) == truth, f"{symbol} differs from the truth at {book.update_id}"
