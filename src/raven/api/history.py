@@ -23,10 +23,11 @@ from typing import Any
 
 import grpc
 
-from raven import codec
 from raven.config import HistoryConfig
 from raven.storage.base import StoreError
 from raven.storage.candles import interval_ns
+from raven.storage.encode import encode_event
+from raven.storage.encode import response as encoded_response
 from raven.storage.history import (
     BookNotFound,
     CursorError,
@@ -210,22 +211,37 @@ class HistoryService:
             await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
 
     async def responses(self, plan: HistoryPlan) -> AsyncGenerator[pb.HistoricalDataResponse, None]:
-        """The response messages of a plan (also used by `raven history --db`)."""
+        """The response messages of a plan (also used by `raven history --db`).
+
+        Parsed from `encoded_responses` by protobuf's C parser: a copy of the
+        bytes, not a Python object per event."""
+        parse = pb.HistoricalDataResponse.FromString
+        responses = self.encoded_responses(plan)
+        try:
+            async for raw in responses:
+                yield parse(raw)
+        finally:
+            await responses.aclose()
+
+    async def encoded_responses(self, plan: HistoryPlan) -> AsyncGenerator[bytes, None]:
+        """The serialized response messages of a plan: events encoded straight
+        from the store's rows (`HistoryReader.encoded_batches`)."""
         if plan.book_at and plan.after is None:
             books = [
-                codec.to_proto(
+                encode_event(
                     await self.reader.book_at(plan.exchange, s, plan.book_at, plan.book_depth)
                 )
                 for s in plan.symbols
             ]
             # Resuming from here skips the books and starts the range.
             cursor = encode_cursor((plan.start - 1, _LAST_SOURCE), plan.fingerprint)
-            yield pb.HistoricalDataResponse(events=books, next_cursor=cursor if plan.kinds else "")
+            yield encoded_response(books, cursor if plan.kinds else "")
         if not plan.kinds:
             return
-        to_proto = codec.to_proto
-        async for events, cursor in self.reader.batches(plan, self.config.batch_size):
-            self.events_sent += len(events)
-            yield pb.HistoricalDataResponse(
-                events=[to_proto(e) for e in events], next_cursor=cursor
-            )
+        batches = self.reader.encoded_batches(plan, self.config.batch_size)
+        try:
+            async for entries, cursor in batches:
+                self.events_sent += len(entries)
+                yield encoded_response(entries, cursor)
+        finally:
+            await batches.aclose()  # type: ignore[attr-defined]

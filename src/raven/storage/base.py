@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import msgspec
 
@@ -174,6 +174,18 @@ class Store(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class EncodedReads(Protocol):
+    """A store that can hand history out already encoded (the embedded store).
+
+    Other stores are read with `Store.read` and encoded per event."""
+
+    async def read_encoded(self, query: ReadQuery) -> list[tuple[int, bytes]]:
+        """`read`, with each item as its GetHistoricalData `events` entry
+        (`raven.storage.encode`)."""
+        ...
 
 
 class Recorder(Protocol):

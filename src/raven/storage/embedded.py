@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from raven.storage.base import ReadQuery, Record, StoreError, Table, table_of
 from raven.storage.columns import SPECS
+from raven.storage.encode import encode_rows
 
 log = logging.getLogger("raven.storage")
 
@@ -148,20 +149,22 @@ class DuckDBStore:
     # --- reads ------------------------------------------------------------------------
 
     async def read(self, query: ReadQuery) -> list[Record]:
-        spec = SPECS[query.table]
-        sql = (
-            f'SELECT {spec.column_list} FROM "{spec.name}" WHERE exchange = $1 '
-            "AND list_contains($2, symbol) AND ts >= $3 AND ts < $4"
-        )
-        params: list[Any] = [query.exchange, list(query.symbols), query.start, query.end]
-        if query.intervals and query.table is Table.CANDLE:
-            sql += ' AND list_contains($6, "interval")'
-        sql += " ORDER BY ts LIMIT $5"
-        params.append(query.limit)
-        if query.intervals and query.table is Table.CANDLE:
-            params.append(list(query.intervals))
+        sql, params = _read_sql(query)
         arrow = await self._on(self._readers, self._read_sync, sql, params)
-        return spec.from_arrow(arrow)
+        return SPECS[query.table].from_arrow(arrow)
+
+    async def read_encoded(self, query: ReadQuery) -> list[tuple[int, bytes]]:
+        """Like `read`, but each record as its GetHistoricalData `events` entry
+        (`raven.storage.encode`), encoded on the reader thread."""
+        sql, params = _read_sql(query)
+        return await self._on(self._readers, self._encoded_sync, query.table, sql, params)
+
+    def _encoded_sync(
+        self, table: Table, sql: str, params: Sequence[Any]
+    ) -> list[tuple[int, bytes]]:
+        arrow = self._read_sync(sql, params)
+        chunks = encode_rows(table, arrow).to_pylist()
+        return list(zip(arrow.column(0).to_pylist(), chunks, strict=True))
 
     async def latest(self, table: Table, exchange: str, symbol: str, at: int) -> Record | None:
         spec = SPECS[table]
@@ -211,3 +214,20 @@ class DuckDBStore:
         await asyncio.to_thread(self._writer.shutdown, wait=True)
         await asyncio.to_thread(self._readers.shutdown, wait=True)
         self._con.close()
+
+
+def _read_sql(query: ReadQuery) -> tuple[str, list[Any]]:
+    """The SELECT of `DuckDBStore.read` and its parameters."""
+    spec = SPECS[query.table]
+    sql = (
+        f'SELECT {spec.column_list} FROM "{spec.name}" WHERE exchange = $1 '
+        "AND list_contains($2, symbol) AND ts >= $3 AND ts < $4"
+    )
+    params: list[Any] = [query.exchange, list(query.symbols), query.start, query.end]
+    if query.intervals and query.table is Table.CANDLE:
+        sql += ' AND list_contains($6, "interval")'
+    sql += " ORDER BY ts LIMIT $5"
+    params.append(query.limit)
+    if query.intervals and query.table is Table.CANDLE:
+        params.append(list(query.intervals))
+    return sql, params

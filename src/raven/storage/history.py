@@ -13,6 +13,11 @@
   `ts << 32 | source`, which compares faster than a tuple.
 - Sources produce pages, and the merge works page by page: a heap step per
   event in plain Python, an await only when a source's page runs out.
+- GetHistoricalData reads the same sources already encoded (`encoded_batches`:
+  each event as the bytes of its `events` entry, from `Store.read_encoded`
+  when the store has it, else encoded per event), merged a run at a time
+  (`_merge_runs`: no Python step per event), with the same keys, order,
+  limit and cursors.
 - A cursor is opaque text: a version, the key and a fingerprint of the
   request it belongs to, so it can't be replayed against another query.
 
@@ -25,18 +30,32 @@ import base64
 import binascii
 import heapq
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from operator import itemgetter
+from typing import Any, TypeVar
 
 import msgspec
 
 from raven.model import BookDelta, BookSnapshot, Event, Trade
-from raven.storage.base import KIND_TABLES, BookCheckpoint, ReadQuery, Store, Table
+from raven.storage.base import (
+    KIND_TABLES,
+    BookCheckpoint,
+    EncodedReads,
+    ReadQuery,
+    Store,
+    Table,
+)
 from raven.storage.candles import CandleBuilder
+from raven.storage.encode import encode_event
 from raven.storage.replay import BookReplayer
 from raven.types import Kind
 
 Key = tuple[int, int]  # (ts, source)
 Keyed = tuple[int, Event]  # (ts << SOURCE_BITS | source, event)
+Entry = tuple[int, bytes]  # (key, the event's HistoricalDataResponse `events` entry)
+P = TypeVar("P")  # what a merged source carries per key: an Event or its encoding
+Reader = Callable[[ReadQuery], Awaitable[list[tuple[int, Any]]]]
 SOURCE_BITS = 32
 SOURCE_MASK = (1 << SOURCE_BITS) - 1
 CURSOR_VERSION = 1
@@ -105,7 +124,7 @@ def _unkey(key: int) -> Key:
     return key >> SOURCE_BITS, key & SOURCE_MASK
 
 
-async def _next_page(source: AsyncIterator[list[Keyed]]) -> list[Keyed] | None:
+async def _next_page(source: AsyncIterator[list[tuple[int, P]]]) -> list[tuple[int, P]] | None:
     """The source's next non-empty page; None at its end."""
     async for page in source:
         if page:
@@ -153,6 +172,71 @@ async def _merge(sources: Sequence[AsyncIterator[list[Keyed]]]) -> AsyncIterator
         yield out
 
 
+_first = itemgetter(0)
+
+
+async def _merge_runs(
+    sources: Sequence[AsyncIterator[list[tuple[int, P]]]],
+) -> AsyncIterator[list[tuple[int, P]]]:
+    """The same merge as `_merge`, a run at a time instead of an event at a time.
+
+    Every key up to the smallest last key of the sources' current pages comes
+    before anything not read yet, so that run is cut out of each page (a
+    bisect), sorted in one C-level sort (keys are unique) and yielded.
+    """
+    live: list[AsyncIterator[list[tuple[int, P]]] | None] = list(sources)
+    pages: list[list[tuple[int, P]]] = [[] for _ in live]
+    while True:
+        for i, source in enumerate(live):
+            if not pages[i] and source is not None:
+                page = await _next_page(source)
+                pages[i], live[i] = (page, source) if page is not None else ([], None)
+        active = [i for i, page in enumerate(pages) if page]
+        if len(active) <= 1:  # one source left (or none): pass its pages through
+            for i in active:
+                yield pages[i]
+                async for page in sources[i]:
+                    yield page
+            return
+        horizon = min(pages[i][-1][0] for i in active)
+        run: list[tuple[int, P]] = []
+        for i in active:
+            page = pages[i]
+            cut = bisect_right(page, horizon, key=_first)
+            run += page[:cut]
+            pages[i] = page[cut:]
+        run.sort(key=_first)
+        yield run
+
+
+async def _batched(
+    stream: AsyncIterator[list[tuple[int, P]]], plan: HistoryPlan, batch_size: int
+) -> AsyncIterator[tuple[list[P], str]]:
+    """Batches of at most `batch_size` items and the cursor after each ("" at the end).
+
+    A batch goes out once an item after it is known, so its cursor is empty
+    exactly when nothing follows.
+    """
+    buf: list[tuple[int, P]] = []
+    count = 0
+    try:
+        async for chunk in stream:
+            buf += chunk
+            while len(buf) > (take := min(batch_size, plan.limit - count)):
+                if take == 0:
+                    return  # the limit is reached and more follow: the last cursor says so
+                batch, buf = buf[:take], buf[take:]
+                count += take
+                yield (
+                    [e for _, e in batch],
+                    encode_cursor(_unkey(batch[-1][0]), plan.fingerprint),
+                )
+        if buf:
+            yield [e for _, e in buf], ""
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+
+
 class HistoryReader:
     def __init__(self, store: Store, page_size: int = PAGE_SIZE) -> None:
         self.store = store
@@ -166,7 +250,8 @@ class HistoryReader:
         start: int,
         end: int,
         intervals: tuple[str, ...] = (),
-    ) -> AsyncIterator[list[tuple[int, Event]]]:
+        read: Reader | None = None,
+    ) -> AsyncIterator[list[tuple[int, Any]]]:
         """Records of one table in ts order, a store page at a time.
 
         Each read covers a time window sized to hold about two pages (from the
@@ -174,13 +259,14 @@ class HistoryReader:
         store scans about what it returns instead of the whole remaining range
         on every page.
         """
+        read = read or self.store.read
         window = FIRST_WINDOW_NS
         while start < end:
             stop = min(end, start + window)
             query = ReadQuery(table, plan.exchange, symbols, start, stop, self.page_size, intervals)
-            page = await self.store.read(query)
+            page = await read(query)
             if page:
-                yield page  # type: ignore[misc]  # BookCheckpoint is never read this way
+                yield page
             if len(page) < self.page_size:
                 start, window = stop, window * 4
             else:
@@ -194,6 +280,25 @@ class HistoryReader:
         start = plan.start if plan.after is None else max(plan.start, plan.after[0] + 1)
         async for page in self._pages(table, plan, symbols, start, plan.end, intervals):
             yield [(ts << SOURCE_BITS, event) for ts, event in page]
+
+    async def _stored_encoded(
+        self, table: Table, plan: HistoryPlan, symbols: tuple[str, ...], intervals: tuple[str, ...]
+    ) -> AsyncIterator[list[Entry]]:
+        start = plan.start if plan.after is None else max(plan.start, plan.after[0] + 1)
+        store = self.store
+        if isinstance(store, EncodedReads):
+            read = store.read_encoded
+            async for page in self._pages(table, plan, symbols, start, plan.end, intervals, read):
+                yield [(ts << SOURCE_BITS, entry) for ts, entry in page]
+            return
+        async for page in self._pages(table, plan, symbols, start, plan.end, intervals):
+            yield [(ts << SOURCE_BITS, encode_event(event)) for ts, event in page]
+
+    async def _built_encoded(
+        self, plan: HistoryPlan, symbol: str, interval: str, source: int
+    ) -> AsyncIterator[list[Entry]]:
+        async for page in self._built(plan, symbol, interval, source):
+            yield [(key, encode_event(candle)) for key, candle in page]
 
     async def _built(
         self, plan: HistoryPlan, symbol: str, interval: str, source: int
@@ -215,33 +320,35 @@ class HistoryReader:
         if last is not None and (key := last[0] << SOURCE_BITS | source) > after:
             yield [(key, last[1])]
 
-    async def _sources(self, plan: HistoryPlan) -> list[AsyncIterator[list[Keyed]]]:
-        sources: list[AsyncIterator[list[Keyed]]] = []
+    async def _sources(self, plan: HistoryPlan, encoded: bool) -> list[AsyncIterator[list[Any]]]:
+        stored = self._stored_encoded if encoded else self._stored
+        built = self._built_encoded if encoded else self._built
+        sources: list[AsyncIterator[list[Any]]] = []
         for kind in plan.kinds:
             if kind is Kind.STATUS:  # feed-wide statuses (no symbol) concern every symbol
-                sources.append(self._stored(Table.STATUS, plan, (*plan.symbols, ""), ()))
+                sources.append(stored(Table.STATUS, plan, (*plan.symbols, ""), ()))
                 continue
             if kind is not Kind.CANDLE:
-                sources += [self._stored(t, plan, plan.symbols, ()) for t in KIND_TABLES[kind]]
+                sources += [stored(t, plan, plan.symbols, ()) for t in KIND_TABLES[kind]]
                 continue
             if not plan.intervals:
-                sources.append(self._stored(Table.CANDLE, plan, plan.symbols, ()))
+                sources.append(stored(Table.CANDLE, plan, plan.symbols, ()))
                 continue
             source = 0
             for symbol in plan.symbols:
-                stored = await self.store.candle_intervals(plan.exchange, symbol)
-                have = tuple(i for i in plan.intervals if i in stored)
+                have_stored = await self.store.candle_intervals(plan.exchange, symbol)
+                have = tuple(i for i in plan.intervals if i in have_stored)
                 if have:
-                    sources.append(self._stored(Table.CANDLE, plan, (symbol,), have))
+                    sources.append(stored(Table.CANDLE, plan, (symbol,), have))
                 for interval in plan.intervals:
                     source += 1  # numbered over every (symbol, interval): stable per request
-                    if interval not in stored:
-                        sources.append(self._built(plan, symbol, interval, source))
+                    if interval not in have_stored:
+                        sources.append(built(plan, symbol, interval, source))
         return sources
 
     async def events(self, plan: HistoryPlan) -> AsyncIterator[list[Keyed]]:
         """Every event of the plan after its cursor, in key order, in chunks (no limit)."""
-        sources = await self._sources(plan)
+        sources = await self._sources(plan, encoded=False)
         try:
             async for chunk in _merge(sources):
                 yield chunk
@@ -249,33 +356,29 @@ class HistoryReader:
             for source in sources:
                 await source.aclose()  # type: ignore[attr-defined]
 
-    async def batches(
-        self, plan: HistoryPlan, batch_size: int
-    ) -> AsyncIterator[tuple[list[Event], str]]:
+    async def encoded_events(self, plan: HistoryPlan) -> AsyncIterator[list[Entry]]:
+        """`events`, each as the bytes of its HistoricalDataResponse `events` entry."""
+        sources = await self._sources(plan, encoded=True)
+        try:
+            async for chunk in _merge_runs(sources):
+                yield chunk
+        finally:
+            for source in sources:
+                await source.aclose()  # type: ignore[attr-defined]
+
+    def batches(self, plan: HistoryPlan, batch_size: int) -> AsyncIterator[tuple[list[Event], str]]:
         """Batches of at most `batch_size` events and the cursor after each ("" at the end).
 
         A batch goes out once an event after it is known, so its cursor is
         empty exactly when nothing follows.
         """
-        buf: list[Keyed] = []
-        count = 0
-        stream = self.events(plan)
-        try:
-            async for chunk in stream:
-                buf += chunk
-                while len(buf) > (take := min(batch_size, plan.limit - count)):
-                    if take == 0:
-                        return  # the limit is reached and more follow: the last cursor says so
-                    batch, buf = buf[:take], buf[take:]
-                    count += take
-                    yield (
-                        [e for _, e in batch],
-                        encode_cursor(_unkey(batch[-1][0]), plan.fingerprint),
-                    )
-            if buf:
-                yield [e for _, e in buf], ""
-        finally:
-            await stream.aclose()  # type: ignore[attr-defined]
+        return _batched(self.events(plan), plan, batch_size)
+
+    def encoded_batches(
+        self, plan: HistoryPlan, batch_size: int
+    ) -> AsyncIterator[tuple[list[bytes], str]]:
+        """`batches` with each event as its `events` entry (see `raven.storage.encode`)."""
+        return _batched(self.encoded_events(plan), plan, batch_size)
 
     async def book_at(self, exchange: str, symbol: str, at: int, depth: int) -> BookSnapshot:
         """The book of `symbol` as it stood at `at`: newest full book <= at, plus deltas."""
