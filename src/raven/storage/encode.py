@@ -58,9 +58,18 @@ def _join(parts: Sequence[Part]) -> pa.Array:
     return pc.binary_join_element_wise(*parts, _EMPTY)
 
 
+def _length(parts: Sequence[Part]) -> pa.Array:
+    """The encoded length of each row of `parts` (cheap: array offsets, no bytes copied)."""
+    fixed = sum(len(p.as_py()) for p in parts if isinstance(p, pa.Scalar))
+    sizes = [pc.binary_length(p) for p in parts if not isinstance(p, pa.Scalar)]
+    total = sizes[0] if fixed == 0 else pc.add(sizes[0], pa.scalar(fixed, pa.int32()))
+    for size in sizes[1:]:
+        total = pc.add(total, size)
+    return total
+
+
 def _omit(parts: list[Part], empty: pa.Array) -> list[Part]:
-    """Leave a field out where `empty` is true (proto3 doesn't write default values);
-    the value part of an omitted string is empty already, so only prefixes change."""
+    """Leave a field out where `empty` is true (proto3 doesn't write default values)."""
     if pc.any(empty).as_py():
         return [pc.if_else(empty, _EMPTY, p) for p in parts]
     return parts
@@ -70,17 +79,29 @@ def _tag(tag: bytes) -> pa.Scalar:
     return pa.scalar(tag, pa.binary())
 
 
-def _length_delimited(tag: pa.Scalar, body: pa.Array) -> list[Part]:
-    return [tag, _varints(pc.binary_length(body)), body]
+class _Prefixes:
+    """tag + varint(n) for each n below a bound, and nothing for 0: the prefix of a
+    string of length n, or a whole varint field of value n, as proto3 writes them."""
+
+    BOUND = 2048  # strings and small ints below this take one lookup; longer ones, two
+
+    def __init__(self, tag: bytes) -> None:
+        self.tag = _tag(tag)
+        values = [b""] + [tag + fastproto.varint(n) for n in range(1, self.BOUND)]
+        self.table = pa.array(values, pa.binary())
+
+    def of(self, values: pa.Array) -> Part:
+        if len(values) and pc.max(values).as_py() >= self.BOUND:
+            return _join(_omit([self.tag, _varints(values)], pc.equal(values, _ZERO)))
+        return pc.take(self.table, values)
 
 
 def string(tag: bytes, name: str) -> Field:
-    key = _tag(tag)
+    prefixes = _Prefixes(tag)
 
     def field(cols: Arrays) -> list[Part]:
         raw = cols[name].cast(pa.binary())
-        size = pc.binary_length(raw)
-        return [*_omit([key, _varints(size)], pc.equal(size, _ZERO)), raw]
+        return [prefixes.of(pc.binary_length(raw)), raw]
 
     return field
 
@@ -100,13 +121,8 @@ def fixed64(tag: bytes, name: str) -> Field:
 
 
 def varint(tag: bytes, name: str) -> Field:
-    key = _tag(tag)
-
-    def field(cols: Arrays) -> list[Part]:
-        values = cols[name]
-        return _omit([key, _varints(values)], pc.equal(values, _ZERO))
-
-    return field
+    prefixes = _Prefixes(tag)
+    return lambda cols: [prefixes.of(cols[name])]
 
 
 def boolean(tag: bytes, name: str) -> Field:
@@ -122,11 +138,9 @@ def levels(tag: bytes, name: str) -> Field:
     def field(cols: Arrays) -> list[Part]:
         rows = cols[name]
         pairs = rows.flatten()
-        inner = _join(
-            price({"p": pc.list_element(pairs, _ZERO)})
-            + quantity({"q": pc.list_element(pairs, _ONE)})
-        )
-        encoded = _join(_length_delimited(key, inner))
+        inner = price({"p": pc.list_element(pairs, _ZERO)})
+        inner += quantity({"q": pc.list_element(pairs, _ONE)})
+        encoded = _join([key, _varints(_length(inner)), *inner])
         offsets = pc.subtract(rows.offsets, rows.offsets[0])
         return [pc.binary_join(pa.ListArray.from_arrays(offsets, encoded), _EMPTY)]
 
@@ -186,15 +200,17 @@ _EVENTS = _tag(EVENTS_TAG)
 
 
 def encode_rows(table: Table, rows: pa.Table) -> pa.Array:
-    """One `events` entry per row of a stored table (columns as in `columns.py`)."""
+    """One `events` entry per row of a stored table (columns as in `columns.py`).
+
+    Lengths are summed from the parts, so the bytes are copied once, by one join."""
     if not rows.num_rows:
         return pa.array([], pa.binary())
     cols = {name: rows.column(name).combine_chunks() for name in rows.column_names}
     tag, fields = PAYLOADS[table]
-    body = _join([part for f in fields for part in f(cols)])
-    head = [part for f in _HEAD for part in f(cols)]
-    event = _join(head + _length_delimited(tag, body))
-    return _join(_length_delimited(_EVENTS, event))
+    body = [part for f in fields for part in f(cols)]
+    event = [part for f in _HEAD for part in f(cols)]
+    event += [tag, _varints(_length(body)), *body]
+    return _join([_EVENTS, _varints(_length(event)), *event])
 
 
 def encode_event(e: Event) -> bytes:

@@ -60,6 +60,11 @@ SOURCE_BITS = 32
 SOURCE_MASK = (1 << SOURCE_BITS) - 1
 CURSOR_VERSION = 1
 PAGE_SIZE = 5000  # records per store read
+# Encoded reads of tables without book levels take this many times more
+# records per read: a DuckDB query costs ~1 ms before its first row, and
+# these rows are ~100 bytes, so a page stays a few MB.
+NARROW_PAGES = 4
+_WIDE = frozenset({Table.BOOK_SNAPSHOT, Table.BOOK_DELTA, Table.BOOK_CHECKPOINT})
 FIRST_WINDOW_NS = 60 * 1_000_000_000  # time span of the first read of a source
 MIN_WINDOW_NS = 1_000_000
 _cursor_decoder = msgspec.msgpack.Decoder(tuple[int, int, int, int])
@@ -251,23 +256,25 @@ class HistoryReader:
         end: int,
         intervals: tuple[str, ...] = (),
         read: Reader | None = None,
+        size: int = 0,
     ) -> AsyncIterator[list[tuple[int, Any]]]:
         """Records of one table in ts order, a store page at a time.
 
         Each read covers a time window sized to hold about two pages (from the
         density of the last full page, growing 4x over empty stretches), so a
         store scans about what it returns instead of the whole remaining range
-        on every page.
+        on every page. `size`: records per read (0: `page_size`).
         """
         read = read or self.store.read
+        size = size or self.page_size
         window = FIRST_WINDOW_NS
         while start < end:
             stop = min(end, start + window)
-            query = ReadQuery(table, plan.exchange, symbols, start, stop, self.page_size, intervals)
+            query = ReadQuery(table, plan.exchange, symbols, start, stop, size, intervals)
             page = await read(query)
             if page:
                 yield page
-            if len(page) < self.page_size:
+            if len(page) < size:
                 start, window = stop, window * 4
             else:
                 following = page[-1][0] + 1
@@ -288,7 +295,9 @@ class HistoryReader:
         store = self.store
         if isinstance(store, EncodedReads):
             read = store.read_encoded
-            async for page in self._pages(table, plan, symbols, start, plan.end, intervals, read):
+            size = self.page_size * (1 if table in _WIDE else NARROW_PAGES)
+            pages = self._pages(table, plan, symbols, start, plan.end, intervals, read, size)
+            async for page in pages:
                 yield [(ts << SOURCE_BITS, entry) for ts, entry in page]
             return
         async for page in self._pages(table, plan, symbols, start, plan.end, intervals):
