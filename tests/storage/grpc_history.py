@@ -13,7 +13,7 @@ from typing import TypeAlias
 
 import grpc
 
-from raven.api.history import HistoryService
+from raven.api.history import HistoryService, serialize_response
 from raven.api.service import SERVICE
 from raven.v1 import market_data_pb2 as pb
 from raven.v1 import market_data_pb2_grpc as pb_grpc
@@ -31,7 +31,7 @@ async def history_server(service: HistoryService) -> AsyncIterator[str]:
             "GetHistoricalData": grpc.unary_stream_rpc_method_handler(
                 service.get_historical_data,
                 request_deserializer=pb.HistoricalDataRequest.FromString,
-                response_serializer=pb.HistoricalDataResponse.SerializeToString,
+                response_serializer=serialize_response,
             )
         },
     )

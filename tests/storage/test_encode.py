@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from raven import codec
-from raven.api.history import _LAST_SOURCE, HistoryService, plan_history
+from raven.api.history import _LAST_SOURCE, HistoryService, plan_history, serialize_response
 from raven.config import HistoryConfig
 from raven.model import BookDelta, BookSnapshot, Candle, Event, Funding, Liquidation, Status, Trade
 from raven.storage.base import ReadQuery, Store, Table
 from raven.storage.embedded import DuckDBStore
-from raven.storage.encode import encode_event
+from raven.storage.encode import encode_event, response
 from raven.storage.history import HistoryPlan, HistoryReader, encode_cursor
 from raven.storage.influx import InfluxStore
 from raven.storage.memory import MemoryStore
@@ -180,3 +180,11 @@ async def test_memory_store_history_equals_the_old_path() -> None:
 async def test_influxdb_history_equals_the_old_path(influx_store: InfluxStore) -> None:
     events = await filled(influx_store, odd=False)  # InfluxDB fields: decimals are numbers
     assert await assert_same_as_old_path(influx_store, events) > len(events)
+
+
+def test_the_response_serializer_takes_bytes_as_they_are_and_serializes_messages() -> None:
+    message = pb.HistoricalDataResponse(next_cursor="abc")
+    raw = response([encode_event(events_of_every_kind()[0])], "abc")
+    assert serialize_response(raw) is raw
+    assert serialize_response(message) == message.SerializeToString()
+    assert pb.HistoricalDataResponse.FromString(raw).next_cursor == "abc"

@@ -4,7 +4,8 @@
 `HistoryPlan` or raises `HistoryRequestError` with a message a person can
 act on. `HistoryService.get_historical_data` is the gRPC handler; it writes
 `HistoricalDataResponse` batches of `[history] batch_size` events, each with
-the cursor that resumes after it.
+the cursor that resumes after it, already serialized: register it with
+`serialize_response` as the response serializer.
 
 Errors: INVALID_ARGUMENT for a bad request (times, range, symbol, kind,
 interval, depth, cursor); NOT_FOUND when no book is stored before `book_at`;
@@ -43,6 +44,12 @@ from raven.v1 import market_data_pb2 as pb
 
 MAX_BOOK_DEPTH = 5000
 _LAST_SOURCE = 2**31  # a cursor key after every event at a given ts
+
+
+def serialize_response(response: bytes | pb.HistoricalDataResponse) -> bytes:
+    """GetHistoricalData's response serializer: responses are written as bytes
+    (built without a message object); a message is serialized as usual."""
+    return response if isinstance(response, bytes) else response.SerializeToString()
 
 
 class HistoryRequestError(ValueError):
@@ -199,8 +206,8 @@ class HistoryService:
             self.rejected += 1
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            async for response in self.responses(plan):
-                await context.write(response)
+            async for response in self.encoded_responses(plan):
+                await context.write(response)  # bytes: see serialize_response
         except StoreError as exc:
             await context.abort(
                 grpc.StatusCode.UNAVAILABLE, f"history store unavailable: {exc}; try again later"

@@ -27,6 +27,7 @@ import grpc
 from google.protobuf.message import DecodeError, Message
 
 from raven import __version__, codec
+from raven.api.history import serialize_response
 from raven.api.requests import (
     Catalog,
     RequestError,
@@ -107,7 +108,7 @@ class MarketDataService:
                 "GetHistoricalData": grpc.unary_stream_rpc_method_handler(
                     self.get_historical_data,
                     request_deserializer=None,
-                    response_serializer=pb.HistoricalDataResponse.SerializeToString,
+                    response_serializer=serialize_response,
                 ),
             },
         )

@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import grpc
 
-from raven.api.history import HistoryService
+from raven.api.history import HistoryService, serialize_response
 from raven.api.service import SERVICE
 from raven.config import HistoryConfig, WriterConfig
 from raven.model import Event, Quote, Trade
@@ -214,7 +214,7 @@ async def history_rate(path: Path, n: int, show: bool = True) -> tuple[float, fl
         "GetHistoricalData": grpc.unary_stream_rpc_method_handler(
             service.get_historical_data,
             request_deserializer=pb.HistoricalDataRequest.FromString,
-            response_serializer=pb.HistoricalDataResponse.SerializeToString,
+            response_serializer=serialize_response,
         )}),))  # fmt: skip
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from raven.storage.base import ReadQuery, Record, StoreError, Table, table_of
 from raven.storage.columns import SPECS
-from raven.storage.encode import encode_rows
+from raven.storage.rows import encode_rows
 
 log = logging.getLogger("raven.storage")
 
@@ -155,7 +155,7 @@ class DuckDBStore:
 
     async def read_encoded(self, query: ReadQuery) -> list[tuple[int, bytes]]:
         """Like `read`, but each record as its GetHistoricalData `events` entry
-        (`raven.storage.encode`), encoded on the reader thread."""
+        (`raven.storage.rows`), encoded on the reader thread."""
         sql, params = _read_sql(query)
         return await self._on(self._readers, self._encoded_sync, query.table, sql, params)
 
