@@ -182,7 +182,7 @@ class InfluxDBConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=
 class WriterConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """[database.writer]: batching, buffering and the circuit breaker, per store."""
 
-    batch_size: PositiveInt = 5000  # records per write
+    batch_size: PositiveInt = 20_000  # records per write: a commit costs ~3 ms, amortized here
     flush_interval_s: PositiveFloat = 1.0  # write a partial batch after this long
     max_buffer_events: PositiveInt = 200_000  # in memory per store; older ones spill to the spool
     spool_dir: str = "data/spool"  # one <store>.spool file per store
