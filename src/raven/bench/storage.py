@@ -19,7 +19,7 @@ from pathlib import Path
 
 from raven.bench.base import Mode, Result
 from raven.bench.report import Row
-from raven.config import InfluxDBConfig
+from raven.config import InfluxDBConfig, WriterConfig
 from raven.storage import bench as sb
 from raven.storage.base import Record
 from raven.storage.embedded import DuckDBStore
@@ -30,12 +30,13 @@ SCENARIO = "storage"
 
 
 async def store_rate(n: int, root: Path) -> float:
-    """Records/s of DuckDBStore.write() alone, batches of 5,000 (the baseline)."""
+    """Records/s of DuckDBStore.write() alone, in the writer's batch size (the baseline)."""
     records: list[Record] = list(enumerate(sb.make_events(n), start=1))
     store = DuckDBStore(root / "direct.duckdb")
+    batch = WriterConfig().batch_size
     start = time.perf_counter()
-    for i in range(0, n, sb.BATCH):
-        await store.write(records[i : i + sb.BATCH])
+    for i in range(0, n, batch):
+        await store.write(records[i : i + batch])
     seconds = time.perf_counter() - start
     await store.close()
     return n / seconds
@@ -48,8 +49,8 @@ async def influx_rate(n: int, root: Path) -> float | None:
     server.start()
     try:
         config = InfluxDBConfig(url=server.url, database=f"bench_{uuid.uuid4().hex[:8]}")
-        _, per_s = await sb.writer_rate(n, root, n, store=InfluxStore(config), show=False)
-        return per_s
+        run = await sb.writer_rate(n, root, n, store=InfluxStore(config), show=False)
+        return run.per_s
     finally:
         server.stop()
 
@@ -62,10 +63,14 @@ def scenario(mode: Mode) -> Result:
     with tempfile.TemporaryDirectory(prefix="raven-bench-") as tmp:
         root = Path(tmp)
         direct = asyncio.run(store_rate(n, root / "direct"))
-        path, written = asyncio.run(sb.writer_rate(n, root, max_buffer=n, show=False))
+        run = asyncio.run(sb.writer_rate(n, root, max_buffer=n, show=False))
+        written = run.per_s
         rows.append(Row(SCENARIO, "embedded writes through the writer", written, "events/s",
                         baseline=direct, baseline_label="DuckDBStore.write alone",
                         target=">= 200,000", note=f"{n:,} trades and quotes"))  # fmt: skip
+        rows.append(Row(SCENARIO, "embedded writer CPU per event", run.cpu_us, "µs/event",
+                        note="process CPU (every thread) from the first record() to the "
+                        "last write"))  # fmt: skip
         influx_root = root / "influxd"
         influx_root.mkdir()
         influx = asyncio.run(influx_rate(n_influx, influx_root))
@@ -75,9 +80,15 @@ def scenario(mode: Mode) -> Result:
             rows.append(Row(SCENARIO, "InfluxDB 1.x writes through the writer", influx,
                             "events/s", baseline=written, baseline_label="embedded writer",
                             note=f"{n_influx:,} events, local influxd"))  # fmt: skip
-        reader, history = asyncio.run(sb.history_rate(path, n, show=False))
+        h = asyncio.run(sb.history_rate(run.path, n, show=False))
         note = f"{n:,} events, decoded by the client"
-        rows.append(Row(SCENARIO, "GetHistoricalData to one client", history, "events/s",
-                        baseline=reader, baseline_label="store -> events, no gRPC",
+        rows.append(Row(SCENARIO, "GetHistoricalData to one client", h.grpc_per_s, "events/s",
+                        baseline=h.reader_per_s, baseline_label="store -> events, no gRPC",
                         target=">= 500,000", note=note))  # fmt: skip
+        rows.append(Row(SCENARIO, "GetHistoricalData CPU per event", h.grpc_cpu_us, "µs/event",
+                        note="process CPU: server and client in one process"))  # fmt: skip
+        rows.append(Row(SCENARIO, "history responses CPU per event", h.encoded_cpu_us,
+                        "µs/event", baseline=h.messages_cpu_us,
+                        baseline_label="a generated message per event (the old path)",
+                        note="store -> response bytes, no gRPC"))  # fmt: skip
     return Result(rows, notes)

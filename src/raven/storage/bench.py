@@ -8,7 +8,9 @@
 2. Raven's own path: events through StorageRecorder -> StoreWriter ->
    DuckDBStore (batching, worker thread, anti-join), until all are on disk.
 3. History reads: HistoryReader batches, and GetHistoricalData over a real
-   gRPC server on loopback, decoded by the client.
+   gRPC server on loopback, decoded by the client; CPU per event of building
+   the responses with a generated message per event (the old path) and
+   encoded from rows (what the server sends), side by side.
 
 Numbers depend on the machine; run it where you deploy.
 """
@@ -21,13 +23,15 @@ import random
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import grpc
+import msgspec
 
+from raven import codec
 from raven.api.history import HistoryService, serialize_response
 from raven.api.service import SERVICE
 from raven.config import HistoryConfig, WriterConfig
@@ -35,6 +39,7 @@ from raven.model import Event, Quote, Trade
 from raven.storage.base import Record, Store, Table
 from raven.storage.columns import SPECS
 from raven.storage.embedded import DuckDBStore
+from raven.storage.encode import response as encoded_response
 from raven.storage.history import HistoryPlan, HistoryReader
 from raven.storage.writer import StorageRecorder, StoreWriter
 from raven.types import Kind, Side
@@ -168,9 +173,15 @@ def size(path: Path) -> str:
     return f"  file {path.stat().st_size / 1e6:.1f} MB"
 
 
+class WriteRun(msgspec.Struct, frozen=True):
+    path: Path  # the store file written
+    per_s: float  # events/s, wall clock
+    cpu_us: float  # process CPU (every thread) per event
+
+
 async def writer_rate(
     n: int, root: Path, max_buffer: int, store: Store | None = None, show: bool = True
-) -> tuple[Path, float]:
+) -> WriteRun:
     """Events through StorageRecorder -> StoreWriter -> store until all are written."""
     path = root / f"writer-{max_buffer}.duckdb"
     store = store or DuckDBStore(path)
@@ -180,7 +191,7 @@ async def writer_rate(
     await recorder.start()
     events = make_events(n)
     loop_time = 0.0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(0, n, 1000):
         t = time.perf_counter()
         for e in events[i : i + 1000]:
@@ -188,15 +199,48 @@ async def writer_rate(
         loop_time += time.perf_counter() - t
         await asyncio.sleep(0)  # let the flusher run, as between feed frames
     await recorder.stop()  # returns when the writer has written everything
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     await store.close()
     label = f"recorded -> {store.name}, buffer {max_buffer:,}"
     extra = f"  spooled {writer.spilled:,}, record() {loop_time / n * 1e6:.2f} µs"
-    return path, rate(label, n, seconds, extra, show)
+    extra += f", CPU {cpu / n * 1e6:.2f} µs/event"
+    return WriteRun(path, rate(label, n, seconds, extra, show), cpu / n * 1e6)
 
 
-async def history_rate(path: Path, n: int, show: bool = True) -> tuple[float, float]:
-    """(HistoryReader events/s, GetHistoricalData over loopback gRPC events/s)."""
+class HistoryRun(msgspec.Struct, frozen=True):
+    reader_per_s: float  # HistoryReader.batches: store -> events, no gRPC
+    grpc_per_s: float  # GetHistoricalData over loopback gRPC, client in this process
+    grpc_cpu_us: float  # process CPU per event of that call (server and client)
+    messages_cpu_us: float  # responses as generated messages, one per event (the old path)
+    encoded_cpu_us: float  # responses as bytes encoded from rows (what the server sends)
+
+
+async def cpu_per_event(events: AsyncIterator[int]) -> float:
+    """Process CPU µs per event while draining `events` (each item: an event count)."""
+    cpu, count = time.process_time(), 0
+    async for k in events:
+        count += k
+    return (time.process_time() - cpu) / max(count, 1) * 1e6
+
+
+async def _messages(service: HistoryService, plan: HistoryPlan) -> AsyncIterator[int]:
+    """GetHistoricalData's work before history was encoded from rows: events read as
+    model structs, a generated message per event, the response serialized."""
+    async for events, cursor in service.reader.batches(plan, service.config.batch_size):
+        protos = [codec.to_proto(e) for e in events]
+        pb.HistoricalDataResponse(events=protos, next_cursor=cursor).SerializeToString()
+        yield len(events)
+
+
+async def _encoded(service: HistoryService, plan: HistoryPlan) -> AsyncIterator[int]:
+    """The same responses as GetHistoricalData sends them now: bytes from rows."""
+    async for entries, cursor in service.reader.encoded_batches(plan, service.config.batch_size):
+        encoded_response(entries, cursor)
+        yield len(entries)
+
+
+async def history_rate(path: Path, n: int, show: bool = True) -> HistoryRun:
+    """History read rates, and CPU per event of the old and new response building."""
     if show:
         print(f"3. history reads ({n:,} events, trades and quotes merged in time order)")
     store = DuckDBStore(path, read_only=True)
@@ -209,6 +253,18 @@ async def history_rate(path: Path, n: int, show: bool = True) -> tuple[float, fl
                      time.perf_counter() - start, show=show)  # fmt: skip
 
     service = HistoryService(reader, None, HistoryConfig(max_events=10**9))
+    messages_cpu = await cpu_per_event(_messages(service, plan))
+    encoded_cpu = await cpu_per_event(_encoded(service, plan))
+    if show:
+        print(f"  CPU per event: {messages_cpu:.2f} µs with a message per event, "
+              f"{encoded_cpu:.2f} µs encoded from rows")  # fmt: skip
+    grpc_rate, grpc_cpu = await _grpc_rate(service, end, show)
+    await store.close()
+    return HistoryRun(read_rate, grpc_rate, grpc_cpu, messages_cpu, encoded_cpu)
+
+
+async def _grpc_rate(service: HistoryService, end: int, show: bool) -> tuple[float, float]:
+    """(events/s, process CPU µs per event) of GetHistoricalData over loopback gRPC."""
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
         "GetHistoricalData": grpc.unary_stream_rpc_method_handler(
@@ -224,15 +280,15 @@ async def history_rate(path: Path, n: int, show: bool = True) -> tuple[float, fl
     )  # fmt: skip
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub: pb_grpc.MarketDataServiceAsyncStub = pb_grpc.MarketDataServiceStub(channel)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         count = 0
         async for response in stub.GetHistoricalData(request):
             count += len(response.events)
-        grpc_rate = rate("GetHistoricalData over loopback gRPC", count,
-                         time.perf_counter() - start, show=show)  # fmt: skip
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        grpc_rate = rate("GetHistoricalData over loopback gRPC", count, seconds,
+                         f"  CPU {cpu / count * 1e6:.2f} µs/event", show=show)  # fmt: skip
     await server.stop(None)
-    await store.close()
-    return read_rate, grpc_rate
+    return grpc_rate, cpu / count * 1e6
 
 
 def main() -> None:
@@ -247,7 +303,7 @@ def main() -> None:
         compare_stores(args.rows, args.executemany_rows, root)
         print(f"2. Raven's writer into the embedded store ({args.events:,} events, as fast as "
               "record() takes them: trades and quotes)")  # fmt: skip
-        path, _ = asyncio.run(writer_rate(args.events, root, max_buffer=args.events))
+        path = asyncio.run(writer_rate(args.events, root, max_buffer=args.events)).path
         asyncio.run(writer_rate(args.events, root, max_buffer=WriterConfig().max_buffer_events))
         asyncio.run(history_rate(path, args.events))
 
