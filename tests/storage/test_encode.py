@@ -151,9 +151,9 @@ async def test_rows_encode_to_the_generated_bytes_for_every_kind(duck: DuckDBSto
             continue
         query = ReadQuery(table, EX, (*SYMBOLS, ""), start, end, 10**6)
         records = await duck.read(query)
-        encoded = await duck.read_encoded(query)
-        assert [ts for ts, _ in encoded] == [ts for ts, _ in records]
-        for (_, raw), (_, event) in zip(encoded, records, strict=True):
+        times, entries = await duck.read_encoded(query)
+        assert times == [ts for ts, _ in records]
+        for raw, (_, event) in zip(entries, records, strict=True):
             generated = pb.HistoricalDataResponse(events=[codec.to_proto(event)])  # type: ignore[arg-type]
             assert raw == generated.SerializeToString()  # byte for byte, not only parse-equal
             checked.add(type(event))

@@ -182,9 +182,9 @@ class EncodedReads(Protocol):
 
     Other stores are read with `Store.read` and encoded per event."""
 
-    async def read_encoded(self, query: ReadQuery) -> list[tuple[int, bytes]]:
-        """`read`, with each item as its GetHistoricalData `events` entry
-        (`raven.storage.encode`)."""
+    async def read_encoded(self, query: ReadQuery) -> tuple[list[int], list[bytes]]:
+        """`read`, as the records' ts and, in the same order, each one's
+        GetHistoricalData `events` entry (`raven.storage.rows`)."""
         ...
 
 

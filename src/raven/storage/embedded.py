@@ -188,18 +188,17 @@ class DuckDBStore:
         arrow = await self._on(self._readers, self._read_sync, sql, params)
         return SPECS[query.table].from_arrow(arrow)
 
-    async def read_encoded(self, query: ReadQuery) -> list[tuple[int, bytes]]:
-        """Like `read`, but each record as its GetHistoricalData `events` entry
+    async def read_encoded(self, query: ReadQuery) -> tuple[list[int], list[bytes]]:
+        """Like `read`, as the records' ts and each one's GetHistoricalData `events` entry
         (`raven.storage.rows`), encoded on the reader thread."""
         sql, params = _read_sql(query)
         return await self._on(self._readers, self._encoded_sync, query.table, sql, params)
 
     def _encoded_sync(
         self, table: Table, sql: str, params: Sequence[Any]
-    ) -> list[tuple[int, bytes]]:
+    ) -> tuple[list[int], list[bytes]]:
         arrow = self._read_sync(sql, params)
-        chunks = encode_rows(table, arrow).to_pylist()
-        return list(zip(arrow.column(0).to_pylist(), chunks, strict=True))
+        return arrow.column(0).to_pylist(), encode_rows(table, arrow).to_pylist()
 
     async def latest(self, table: Table, exchange: str, symbol: str, at: int) -> Record | None:
         spec = SPECS[table]

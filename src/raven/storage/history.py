@@ -15,9 +15,9 @@
   event in plain Python, an await only when a source's page runs out.
 - GetHistoricalData reads the same sources already encoded (`encoded_batches`:
   each event as the bytes of its `events` entry, from `Store.read_encoded`
-  when the store has it, else encoded per event), merged a run at a time
-  (`_merge_runs`: no Python step per event), with the same keys, order,
-  limit and cursors.
+  when the store has it, else encoded per event), merged and batched a run
+  at a time (`raven.storage.runs`), with the same keys, order, limit and
+  cursors.
 - A cursor is opaque text: a version, the key and a fingerprint of the
   request it belongs to, so it can't be replayed against another query.
 
@@ -30,9 +30,7 @@ import base64
 import binascii
 import heapq
 import zlib
-from bisect import bisect_right
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from operator import itemgetter
 from typing import Any, TypeVar
 
 import msgspec
@@ -49,13 +47,13 @@ from raven.storage.base import (
 from raven.storage.candles import CandleBuilder
 from raven.storage.encode import encode_event
 from raven.storage.replay import BookReplayer
+from raven.storage.runs import Run, batched_runs, merge_runs
 from raven.types import Kind
 
 Key = tuple[int, int]  # (ts, source)
 Keyed = tuple[int, Event]  # (ts << SOURCE_BITS | source, event)
-Entry = tuple[int, bytes]  # (key, the event's HistoricalDataResponse `events` entry)
 P = TypeVar("P")  # what a merged source carries per key: an Event or its encoding
-Reader = Callable[[ReadQuery], Awaitable[list[tuple[int, Any]]]]
+Reader = Callable[[ReadQuery], Awaitable[Any]]  # Store.read, or read_encoded
 SOURCE_BITS = 32
 SOURCE_MASK = (1 << SOURCE_BITS) - 1
 CURSOR_VERSION = 1
@@ -177,43 +175,6 @@ async def _merge(sources: Sequence[AsyncIterator[list[Keyed]]]) -> AsyncIterator
         yield out
 
 
-_first = itemgetter(0)
-
-
-async def _merge_runs(
-    sources: Sequence[AsyncIterator[list[tuple[int, P]]]],
-) -> AsyncIterator[list[tuple[int, P]]]:
-    """The same merge as `_merge`, a run at a time instead of an event at a time.
-
-    Every key up to the smallest last key of the sources' current pages comes
-    before anything not read yet, so that run is cut out of each page (a
-    bisect), sorted in one C-level sort (keys are unique) and yielded.
-    """
-    live: list[AsyncIterator[list[tuple[int, P]]] | None] = list(sources)
-    pages: list[list[tuple[int, P]]] = [[] for _ in live]
-    while True:
-        for i, source in enumerate(live):
-            if not pages[i] and source is not None:
-                page = await _next_page(source)
-                pages[i], live[i] = (page, source) if page is not None else ([], None)
-        active = [i for i, page in enumerate(pages) if page]
-        if len(active) <= 1:  # one source left (or none): pass its pages through
-            for i in active:
-                yield pages[i]
-                async for page in sources[i]:
-                    yield page
-            return
-        horizon = min(pages[i][-1][0] for i in active)
-        run: list[tuple[int, P]] = []
-        for i in active:
-            page = pages[i]
-            cut = bisect_right(page, horizon, key=_first)
-            run += page[:cut]
-            pages[i] = page[cut:]
-        run.sort(key=_first)
-        yield run
-
-
 async def _batched(
     stream: AsyncIterator[list[tuple[int, P]]], plan: HistoryPlan, batch_size: int
 ) -> AsyncIterator[tuple[list[P], str]]:
@@ -257,13 +218,14 @@ class HistoryReader:
         intervals: tuple[str, ...] = (),
         read: Reader | None = None,
         size: int = 0,
-    ) -> AsyncIterator[list[tuple[int, Any]]]:
+    ) -> AsyncIterator[Any]:
         """Records of one table in ts order, a store page at a time.
 
         Each read covers a time window sized to hold about two pages (from the
         density of the last full page, growing 4x over empty stretches), so a
         store scans about what it returns instead of the whole remaining range
-        on every page. `size`: records per read (0: `page_size`).
+        on every page. `size`: records per read (0: `page_size`). `read` may
+        return records or a `(ts list, entries)` pair (`read_encoded`).
         """
         read = read or self.store.read
         size = size or self.page_size
@@ -271,13 +233,15 @@ class HistoryReader:
         while start < end:
             stop = min(end, start + window)
             query = ReadQuery(table, plan.exchange, symbols, start, stop, size, intervals)
-            page = await read(query)
-            if page:
+            page: Any = await read(query)
+            encoded = isinstance(page, tuple)  # (ts list, entries), or records
+            times: list[Any] = page[0] if encoded else page
+            if times:
                 yield page
-            if len(page) < size:
+            if len(times) < size:
                 start, window = stop, window * 4
             else:
-                following = page[-1][0] + 1
+                following = int(times[-1] if encoded else times[-1][0]) + 1
                 window = max(MIN_WINDOW_NS, 2 * (following - start))
                 start = following
 
@@ -290,24 +254,24 @@ class HistoryReader:
 
     async def _stored_encoded(
         self, table: Table, plan: HistoryPlan, symbols: tuple[str, ...], intervals: tuple[str, ...]
-    ) -> AsyncIterator[list[Entry]]:
+    ) -> AsyncIterator[Run]:
         start = plan.start if plan.after is None else max(plan.start, plan.after[0] + 1)
         store = self.store
         if isinstance(store, EncodedReads):
             read = store.read_encoded
             size = self.page_size * (1 if table in _WIDE else NARROW_PAGES)
             pages = self._pages(table, plan, symbols, start, plan.end, intervals, read, size)
-            async for page in pages:
-                yield [(ts << SOURCE_BITS, entry) for ts, entry in page]
+            async for ts, entries in pages:
+                yield [t << SOURCE_BITS for t in ts], entries
             return
         async for page in self._pages(table, plan, symbols, start, plan.end, intervals):
-            yield [(ts << SOURCE_BITS, encode_event(event)) for ts, event in page]
+            yield [ts << SOURCE_BITS for ts, _ in page], [encode_event(e) for _, e in page]
 
     async def _built_encoded(
         self, plan: HistoryPlan, symbol: str, interval: str, source: int
-    ) -> AsyncIterator[list[Entry]]:
+    ) -> AsyncIterator[Run]:
         async for page in self._built(plan, symbol, interval, source):
-            yield [(key, encode_event(candle)) for key, candle in page]
+            yield [key for key, _ in page], [encode_event(candle) for _, candle in page]
 
     async def _built(
         self, plan: HistoryPlan, symbol: str, interval: str, source: int
@@ -329,10 +293,10 @@ class HistoryReader:
         if last is not None and (key := last[0] << SOURCE_BITS | source) > after:
             yield [(key, last[1])]
 
-    async def _sources(self, plan: HistoryPlan, encoded: bool) -> list[AsyncIterator[list[Any]]]:
+    async def _sources(self, plan: HistoryPlan, encoded: bool) -> list[AsyncIterator[Any]]:
         stored = self._stored_encoded if encoded else self._stored
         built = self._built_encoded if encoded else self._built
-        sources: list[AsyncIterator[list[Any]]] = []
+        sources: list[AsyncIterator[Any]] = []
         for kind in plan.kinds:
             if kind is Kind.STATUS:  # feed-wide statuses (no symbol) concern every symbol
                 sources.append(stored(Table.STATUS, plan, (*plan.symbols, ""), ()))
@@ -365,11 +329,11 @@ class HistoryReader:
             for source in sources:
                 await source.aclose()  # type: ignore[attr-defined]
 
-    async def encoded_events(self, plan: HistoryPlan) -> AsyncIterator[list[Entry]]:
+    async def encoded_events(self, plan: HistoryPlan) -> AsyncIterator[Run]:
         """`events`, each as the bytes of its HistoricalDataResponse `events` entry."""
         sources = await self._sources(plan, encoded=True)
         try:
-            async for chunk in _merge_runs(sources):
+            async for chunk in merge_runs(sources):
                 yield chunk
         finally:
             for source in sources:
@@ -387,7 +351,11 @@ class HistoryReader:
         self, plan: HistoryPlan, batch_size: int
     ) -> AsyncIterator[tuple[list[bytes], str]]:
         """`batches` with each event as its `events` entry (see `raven.storage.encode`)."""
-        return _batched(self.encoded_events(plan), plan, batch_size)
+        fp = plan.fingerprint
+        return batched_runs(
+            self.encoded_events(plan), plan.limit, batch_size,
+            lambda key: encode_cursor(_unkey(key), fp),
+        )  # fmt: skip
 
     async def book_at(self, exchange: str, symbol: str, at: int, depth: int) -> BookSnapshot:
         """The book of `symbol` as it stood at `at`: newest full book <= at, plus deltas."""
