@@ -26,6 +26,7 @@ Memory stays bounded: each source holds one page (and a builder one bar).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import heapq
@@ -203,6 +204,12 @@ async def _batched(
         await stream.aclose()  # type: ignore[attr-defined]
 
 
+def _ignore_result(task: asyncio.Future[Any]) -> None:
+    """A read ahead cancelled when its reader closed: its outcome is nobody's concern."""
+    if not task.cancelled():
+        task.exception()
+
+
 class HistoryReader:
     def __init__(self, store: Store, page_size: int = PAGE_SIZE) -> None:
         self.store = store
@@ -224,26 +231,41 @@ class HistoryReader:
         Each read covers a time window sized to hold about two pages (from the
         density of the last full page, growing 4x over empty stretches), so a
         store scans about what it returns instead of the whole remaining range
-        on every page. `size`: records per read (0: `page_size`). `read` may
-        return records or a `(ts list, entries)` pair (`read_encoded`).
+        on every page. The next page is read (on the store's threads) while
+        the caller works on this one: one page ahead per source, no more.
+        `size`: records per read (0: `page_size`). `read` may return records
+        or a `(ts list, entries)` pair (`read_encoded`).
         """
         read = read or self.store.read
         size = size or self.page_size
         window = FIRST_WINDOW_NS
-        while start < end:
-            stop = min(end, start + window)
-            query = ReadQuery(table, plan.exchange, symbols, start, stop, size, intervals)
-            page: Any = await read(query)
-            encoded = isinstance(page, tuple)  # (ts list, entries), or records
-            times: list[Any] = page[0] if encoded else page
-            if times:
-                yield page
-            if len(times) < size:
-                start, window = stop, window * 4
-            else:
-                following = int(times[-1] if encoded else times[-1][0]) + 1
-                window = max(MIN_WINDOW_NS, 2 * (following - start))
-                start = following
+        if start >= end:
+            return
+        stop = min(end, start + window)
+        query = ReadQuery(table, plan.exchange, symbols, start, stop, size, intervals)
+        pending: asyncio.Task[Any] | None = asyncio.ensure_future(read(query))
+        try:
+            while pending is not None:
+                page: Any = await pending
+                pending = None
+                encoded = isinstance(page, tuple)  # (ts list, entries), or records
+                times: list[Any] = page[0] if encoded else page
+                if len(times) < size:
+                    start, window = stop, window * 4
+                else:
+                    following = int(times[-1] if encoded else times[-1][0]) + 1
+                    window = max(MIN_WINDOW_NS, 2 * (following - start))
+                    start = following
+                if start < end:  # read the next page while this one is used
+                    stop = min(end, start + window)
+                    query = ReadQuery(table, plan.exchange, symbols, start, stop, size, intervals)
+                    pending = asyncio.ensure_future(read(query))
+                if times:
+                    yield page
+        finally:
+            if pending is not None:  # closed early: the read ahead isn't wanted
+                pending.add_done_callback(_ignore_result)
+                pending.cancel()
 
     async def _stored(
         self, table: Table, plan: HistoryPlan, symbols: tuple[str, ...], intervals: tuple[str, ...]
