@@ -52,3 +52,25 @@ async def test_batches_stop_at_the_limit_and_carry_the_cursor_after_them() -> No
         cursors = [c for _, c in batches]
         expected = [f"after {int(entries[-1])}" for entries, _ in batches]
         assert cursors == [*expected[:-1], expected[-1] if more else ""]
+
+
+async def test_batches_of_large_entries_stay_within_the_byte_bound() -> None:
+    rng = random.Random(11)
+    sizes = [rng.choice((10, 400, 2_500)) for _ in range(300)]
+    entries = [bytes([k % 256]) * n for k, n in enumerate(sizes)]
+
+    async def one_page() -> AsyncIterator[Run]:
+        yield list(range(len(entries))), list(entries)
+
+    for limit in (300, 120):
+        batches = [
+            b async for b in batched_runs(one_page(), limit, 100, lambda k: f"after {k}", 3_000)
+        ]
+        flat = [e for part, _ in batches for e in part]
+        assert flat == entries[:limit]
+        assert all(sum(map(len, part)) <= 3_000 or len(part) == 1 for part, _ in batches)
+        assert all(len(part) <= 100 for part, _ in batches)
+        ends = [sum(len(part) for part, _ in batches[: i + 1]) for i in range(len(batches))]
+        cursors = [c for _, c in batches]
+        last = f"after {limit - 1}" if limit < len(entries) else ""
+        assert cursors == [*(f"after {end - 1}" for end in ends[:-1]), last]

@@ -10,17 +10,21 @@ and garbage collection than the rest of the Python work together.
   current pages comes before anything not read yet, so that run is cut out
   of each page (a bisect), put in key order by one C-level sort (keys are
   unique) and yielded. One source left: its pages pass through.
-- `batched_runs`: batches of at most `batch_size` entries up to `limit`,
-  each with the cursor after it ("" when nothing follows).
+- `batched_runs`: batches of at most `batch_size` entries and `max_bytes`
+  bytes (one entry may exceed it alone) up to `limit`, each with the cursor
+  after it ("" when nothing follows). The byte bound keeps a response of
+  large events (full books) under what a gRPC client accepts by default (4 MB).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable, Sequence
+from itertools import islice
 from typing import TypeAlias
 
 Run: TypeAlias = tuple[list[int], list[bytes]]  # keys, ascending, and the entries they key
+MAX_BATCH_BYTES = 1 << 20  # encoded bytes in one response; gRPC clients accept 4 MB by default
 
 
 async def next_run(source: AsyncIterator[Run]) -> Run | None:
@@ -68,9 +72,11 @@ def _cut(runs: list[Run], pos: list[int], active: list[int]) -> Run:
 
 
 async def batched_runs(
-    stream: AsyncIterator[Run], limit: int, batch_size: int, cursor: Callable[[int], str]
-) -> AsyncIterator[tuple[list[bytes], str]]:
-    """Batches of at most `batch_size` entries and the cursor after each ("" at the end).
+    stream: AsyncIterator[Run], limit: int, batch_size: int, cursor: Callable[[int], str],
+    max_bytes: int = MAX_BATCH_BYTES,
+) -> AsyncIterator[tuple[list[bytes], str]]:  # fmt: skip
+    """Batches of at most `batch_size` entries and `max_bytes` bytes, and the
+    cursor after each ("" at the end).
 
     A batch goes out once an entry after it is known, so its cursor is empty
     exactly when nothing follows; `cursor(key)` makes the cursor after `key`.
@@ -83,7 +89,9 @@ async def batched_runs(
             keys += more_keys
             entries += more_entries
             start = 0
-            while len(keys) - start > (take := min(batch_size, limit - count)):
+            while len(keys) - start > (
+                take := _fit(entries, start, min(batch_size, limit - count), max_bytes)
+            ):
                 if take == 0:
                     return  # the limit is reached and more follow: the last cursor says so
                 end = start + take
@@ -91,7 +99,22 @@ async def batched_runs(
                 yield entries[start:end], cursor(keys[end - 1])
                 start = end
             del keys[:start], entries[:start]
-        if entries:
-            yield entries, ""
+        start = 0
+        while start < len(entries):  # the rest: within the limit, maybe not within max_bytes
+            end = start + _fit(entries, start, len(entries) - start, max_bytes)
+            yield entries[start:end], cursor(keys[end - 1]) if end < len(entries) else ""
+            start = end
     finally:
         await stream.aclose()  # type: ignore[attr-defined]
+
+
+def _fit(entries: list[bytes], start: int, take: int, max_bytes: int) -> int:
+    """How many of the `take` entries from `start` fit in `max_bytes` (at least one)."""
+    if take <= 1 or sum(map(len, islice(entries, start, start + take))) <= max_bytes:
+        return take
+    size = 0
+    for i in range(start, start + take):
+        size += len(entries[i])
+        if size > max_bytes:
+            return max(i - start, 1)
+    return take  # pragma: no cover - the sum above said otherwise
