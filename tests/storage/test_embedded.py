@@ -134,9 +134,11 @@ async def test_a_record_that_does_not_fit_its_columns_is_refused_for_good(
 ) -> None:
     good = records(20)
     bad = Trade(EX, "BTCUSDT", 1.5, "1", Side.BUY, 1, 2, 3)  # type: ignore[arg-type]
-    with pytest.raises(StoreError, match="trade") as info:
-        await duck.write([*good, (good[-1][0] + 1, bad)])
-    assert not info.value.retryable  # the writer sets it aside instead of retrying forever
+    huge = Trade(EX, "BTCUSDT", "1", "1", Side.BUY, 1 << 70, 2, 3)  # no 64-bit column holds it
+    for wrong in (bad, huge):
+        with pytest.raises(StoreError, match="trade") as info:
+            await duck.write([*good, (good[-1][0] + 1, wrong)])
+        assert not info.value.retryable  # the writer sets it aside instead of retrying forever
     assert await duck.count(Table.TRADE) == 0  # nothing of the batch was stored
     await duck.write(good)
     assert await read_all(duck, Table.TRADE) == of(good, Table.TRADE)

@@ -129,7 +129,7 @@ class DuckDBStore:
         spec = SPECS[table]
         try:
             arrow = spec.to_arrow(records)
-        except (pa.ArrowException, TypeError, ValueError) as exc:
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
             # A record whose values don't fit its columns: retrying can't help.
             raise StoreError(f"{spec.name}: {exc}", retryable=False) from exc
         ts = arrow.column(0)
