@@ -149,12 +149,15 @@ class Subscriber(Backlog):
     def drain(self, limit: int, now_ns: int) -> tuple[bytes | None, list[bytes]]:
         """The next control frame, or up to `limit` event chunks, oldest first."""
         out: list[bytes] = []
+        bus = self.bus
+        if bus is not None and self.cursor == bus.head and not self.queue:
+            self._go_idle(bus)  # the common "nothing more" call, kept short
+            return None, out
         first_ns = 0
         if self.queue:
             control, first_ns = self.take(limit, out)
             if control is not None:
                 return control, out
-        bus = self.bus
         if bus is not None and not self.queue:
             if len(out) < limit and self.cursor != bus.head:
                 first_ns = self._read(bus, limit, out) or first_ns
