@@ -108,7 +108,9 @@ class Subscriber(Backlog):
 
     def _unread(self) -> int:
         bus = self.bus
-        return 0 if bus is None else bus.count(self.member, self.cursor)
+        if bus is None or self.failure:
+            return 0  # a failed subscriber takes nothing more (its offers are ignored)
+        return bus.count(self.member, self.cursor)
 
     def push_state(
         self, topic: Topic, chunk: bytes, now_ns: int, resnapshot: Resnapshot | None = None
@@ -150,6 +152,8 @@ class Subscriber(Backlog):
         """The next control frame, or up to `limit` event chunks, oldest first."""
         out: list[bytes] = []
         bus = self.bus
+        if bus is not None and self.failure:
+            self.cursor = bus.head  # failed: what was published since is not for it
         if bus is not None and self.cursor == bus.head and not self.queue:
             self._go_idle(bus)  # the common "nothing more" call, kept short
             return None, out
