@@ -64,7 +64,7 @@ __all__ = [
     "Topic",
 ]
 
-LOG_SIZE = 8192  # entries in the shared log (rounded up to a power of two)
+LOG_SIZE = 16384  # entries in the shared log (a power of two): more than [server] queue_size
 _NEVER = 1 << 62
 Extra = bool | Resnapshot  # per entry: `keep`, or the book view's resnapshot (keep False)
 Entry = tuple[int, bytes, int, Extra]  # (topic id, chunk, publish time, extra)
