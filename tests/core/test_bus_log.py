@@ -31,7 +31,7 @@ def drain_all(sub: Subscriber, limit: int = 1000) -> list[bytes]:
 
 
 def test_a_subscriber_that_keeps_up_reads_across_many_wraps() -> None:
-    bus, sub = Bus(log_size=16), Subscriber("s", 10_000)
+    bus, sub = Bus(log_size=16, direct_topics=0), Subscriber("s", 10_000)
     assert bus.size == 16
     bus.subscribe(sub, TRADES)
     sent: list[bytes] = []
@@ -51,7 +51,7 @@ def test_a_subscriber_that_keeps_up_reads_across_many_wraps() -> None:
 
 
 def test_a_laggard_is_settled_before_the_ring_overwrites_its_entries() -> None:
-    bus, sub = Bus(log_size=16), Subscriber("s", 100)
+    bus, sub = Bus(log_size=16, direct_topics=0), Subscriber("s", 100)
     bus.subscribe(sub, TRADES)
     sent = [str(n).encode() for n in range(50)]
     for chunk in sent:
@@ -63,7 +63,7 @@ def test_a_laggard_is_settled_before_the_ring_overwrites_its_entries() -> None:
 
 
 def test_a_subscriber_sees_only_what_was_published_after_it_subscribed() -> None:
-    bus, early, late = Bus(), Subscriber("early", 100), Subscriber("late", 100)
+    bus, early, late = Bus(direct_topics=0), Subscriber("early", 100), Subscriber("late", 100)
     bus.subscribe(early, TRADES)
     bus.publish(TRADES, b"before", 0)  # still unread by `early`: in the log
     bus.subscribe(late, TRADES)
@@ -75,7 +75,7 @@ def test_a_subscriber_sees_only_what_was_published_after_it_subscribed() -> None
 
 
 def test_a_topic_added_while_behind_starts_at_the_subscription() -> None:
-    bus, sub, other = Bus(), Subscriber("s", 100), Subscriber("o", 100)
+    bus, sub, other = Bus(direct_topics=0), Subscriber("s", 100), Subscriber("o", 100)
     bus.subscribe(sub, TRADES)
     bus.subscribe(other, QUOTES)
     bus.publish(QUOTES, b"q-before", 0)
@@ -86,7 +86,7 @@ def test_a_topic_added_while_behind_starts_at_the_subscription() -> None:
 
 
 def test_unsubscribe_keeps_what_was_published_before_it() -> None:
-    bus, sub = Bus(), Subscriber("s", 100)
+    bus, sub = Bus(direct_topics=0), Subscriber("s", 100)
     bus.subscribe(sub, TRADES)
     bus.subscribe(sub, QUOTES)
     bus.publish(TRADES, b"t1", 0)
@@ -100,7 +100,7 @@ def test_unsubscribe_keeps_what_was_published_before_it() -> None:
 
 
 def test_a_topic_id_freed_and_reused_does_not_leak_old_entries() -> None:
-    bus, a, b = Bus(), Subscriber("a", 100), Subscriber("b", 100)
+    bus, a, b = Bus(direct_topics=0), Subscriber("a", 100), Subscriber("b", 100)
     bus.subscribe(a, TRADES)
     bus.subscribe(b, ETH_TRADES)
     bus.publish(TRADES, b"btc", 0)
@@ -112,7 +112,7 @@ def test_a_topic_id_freed_and_reused_does_not_leak_old_entries() -> None:
 
 
 def test_only_idle_subscribers_of_the_topic_are_woken() -> None:
-    bus, sub = Bus(), Subscriber("s", 100)
+    bus, sub = Bus(direct_topics=0), Subscriber("s", 100)
     bus.subscribe(sub, TRADES)
     bus.subscribe(Subscriber("other", 100), QUOTES)
     assert drain_all(sub) == []
@@ -128,7 +128,7 @@ def test_only_idle_subscribers_of_the_topic_are_woken() -> None:
 
 
 def test_many_subscribers_share_one_log_entry_per_event() -> None:
-    bus = Bus()
+    bus = Bus(direct_topics=0)
     subs = [Subscriber(f"s{i}", 1000) for i in range(200)]
     for sub in subs:
         bus.subscribe(sub, TRADES)
@@ -144,7 +144,7 @@ def test_many_subscribers_share_one_log_entry_per_event() -> None:
 
 
 def test_remove_keeps_the_unread_for_a_final_drain() -> None:
-    bus, sub = Bus(), Subscriber("s", 100)
+    bus, sub = Bus(direct_topics=0), Subscriber("s", 100)
     bus.subscribe(sub, TRADES)
     bus.publish(TRADES, b"t1", 0)
     bus.remove(sub)
@@ -168,11 +168,13 @@ class Reference:
         return control, out
 
 
-def random_ops(seed: int, steps: int) -> None:
+def random_ops(seed: int, steps: int, direct_topics: int) -> None:
     """Several subscribers on one small log, each checked against a Reference
-    fed eagerly, after every operation: same frames, counters, gaps, failure."""
+    fed eagerly, after every operation: same frames, counters, gaps, failure.
+    With `direct_topics` 2 they switch between reading the log and being
+    offered each event as their topic count crosses it."""
     rng = random.Random(seed)
-    bus = Bus(log_size=32)
+    bus = Bus(log_size=32, direct_topics=direct_topics)
     views = dict.fromkeys(TOPICS, 0)  # a book view's state: moves on after each publish
     pairs: list[tuple[Subscriber, Reference]] = []
     for i, capacity in enumerate((3, 8, 40, 200)):
@@ -219,6 +221,25 @@ def random_ops(seed: int, steps: int) -> None:
             assert sub.failure == ref.queue.failure
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_lazy_policies_equal_the_per_event_queue(seed: int) -> None:
-    random_ops(seed, 3000)
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("direct_topics", [0, 2])
+def test_lazy_policies_equal_the_per_event_queue(seed: int, direct_topics: int) -> None:
+    random_ops(seed, 3000, direct_topics)
+
+
+def test_few_topics_are_offered_directly_and_many_read_the_log() -> None:
+    bus = Bus(direct_topics=2)
+    sub = Subscriber("s", 100)
+    bus.subscribe(sub, TRADES)
+    bus.publish(TRADES, b"t1", 0)
+    assert sub.direct
+    assert sub.queue, "offered on publish"
+    bus.subscribe(sub, QUOTES)
+    bus.subscribe(sub, BOOK)  # a third topic: reads the log from here on
+    bus.publish(QUOTES, b"q1", 0)
+    assert not sub.direct
+    assert bus.head == 1, "only what a log reader wants is logged"
+    bus.unsubscribe(sub, BOOK)  # back to two: offered again
+    bus.publish(TRADES, b"t2", 0)
+    assert sub.direct
+    assert drain_all(sub) == [b"t1", b"q1", b"t2"]

@@ -31,6 +31,13 @@ policy: settle the laggard into its own bounded queue).
 
 Subscribing, unsubscribing, a subscriber's acks and initial state settle it
 first, so they take effect at that point of the stream, as before.
+
+A reader pays for every entry it scans, its own or not, so a subscriber
+routed few topics (`direct_topics`, e.g. one symbol's kinds) is instead
+offered each of its events on publish, straight into its private queue (the
+per-event path, which costs per delivery); only topics that some log reader
+wants are logged. A subscriber switches mode when its topic count crosses
+the threshold (it is settled first, so nothing is reordered).
 """
 
 from __future__ import annotations
@@ -64,10 +71,25 @@ __all__ = [
     "Topic",
 ]
 
+# A subscriber routed at most this many topics is offered its events on
+# publish (cost per delivery), instead of reading the log (cost per entry
+# it scans: every entry since its last read, most of them not its own).
+DIRECT_TOPICS = 16
 LOG_SIZE = 16384  # entries in the shared log (a power of two): more than [server] queue_size
 _NEVER = 1 << 62
 Extra = bool | Resnapshot  # per entry: `keep`, or the book view's resnapshot (keep False)
 Entry = tuple[int, bytes, int, Extra]  # (topic id, chunk, publish time, extra)
+
+
+class _Route:
+    """A topic with subscribers: its id, its direct subscribers, how many read the log."""
+
+    __slots__ = ("direct", "logged", "tid")
+
+    def __init__(self, tid: int) -> None:
+        self.tid = tid
+        self.direct: list[Subscriber] = []
+        self.logged = 0
 
 
 class Subscriber(Backlog):
@@ -87,6 +109,7 @@ class Subscriber(Backlog):
         self.member = bytearray()  # by topic id: 1 where the topic is routed here
         self.idle = False  # on the bus's idle list: the next publish of its topics wakes it
         self.serial = 0  # its current entry in the bus's deadline heap
+        self.direct = True  # few topics: offered each event on publish, not reading the log
 
     @property
     def live(self) -> int:
@@ -108,7 +131,7 @@ class Subscriber(Backlog):
 
     def _unread(self) -> int:
         bus = self.bus
-        if bus is None or self.failure:
+        if bus is None or self.failure or self.direct:
             return 0  # a failed subscriber takes nothing more (its offers are ignored)
         return bus.count(self.member, self.cursor)
 
@@ -129,7 +152,7 @@ class Subscriber(Backlog):
         """Offer the unread log entries of this subscriber's topics to its
         private queue (in order: the policies apply to each)."""
         bus = self.bus
-        if bus is None or self.cursor == bus.head:
+        if bus is None or self.direct or self.cursor == bus.head:
             return
         topic_of, offer = bus.topic_of, self.offer
         for tid, chunk, published, extra in bus.entries(self.member, self.cursor):
@@ -142,6 +165,8 @@ class Subscriber(Backlog):
     def deadline(self, size: int) -> int:
         """The log position whose publish could overflow the private queue
         (or must materialize a due snapshot): the bus settles this subscriber there."""
+        if self.direct:
+            return _NEVER
         if self.due:
             return self.cursor
         return self.cursor + min(max(self.capacity - self.held, 0), size - 1)
@@ -151,7 +176,7 @@ class Subscriber(Backlog):
     def drain(self, limit: int, now_ns: int) -> tuple[bytes | None, list[bytes]]:
         """The next control frame, or up to `limit` event chunks, oldest first."""
         out: list[bytes] = []
-        bus = self.bus
+        bus = None if self.direct else self.bus  # a direct subscriber has only its queue
         if bus is not None and self.failure:
             self.cursor = bus.head  # failed: what was published since is not for it
         if bus is not None and self.cursor == bus.head and not self.queue:
@@ -206,7 +231,8 @@ class Subscriber(Backlog):
 class Bus:
     """Topic routing and the shared log (see the module doc)."""
 
-    def __init__(self, log_size: int = LOG_SIZE) -> None:
+    def __init__(self, log_size: int = LOG_SIZE, direct_topics: int = DIRECT_TOPICS) -> None:
+        self.direct_topics = direct_topics
         self.size = 1 << max(4, (log_size - 1).bit_length())
         self.mask = self.size - 1
         self.routes = [0] * self.size  # topic id per entry
@@ -215,7 +241,7 @@ class Bus:
         self.extras: list[Extra] = [False] * self.size
         self.head = 0  # position of the next entry (monotonic; index = position & mask)
         self.topic_of: list[Topic] = []  # by topic id
-        self._active: dict[Topic, int] = {}  # topics with subscribers -> id
+        self._active: dict[Topic, _Route] = {}  # topics with subscribers
         self._free: list[int] = []  # ids of topics nobody subscribes to now, for reuse
         self._width = 64  # length of every attached subscriber's membership bytearray
         self._subs: dict[Topic, list[Subscriber]] = {}
@@ -235,12 +261,13 @@ class Bus:
             return False
         self._attach(sub)
         sub.settle()
-        tid = self._active.get(topic)
-        if tid is None:
-            tid = self._active[topic] = self._new_id(topic)
-        sub.member[tid] = 1
+        route = self._active.get(topic)
+        if route is None:
+            route = self._active[topic] = _Route(self._new_id(topic))
         sub.topics.add(topic)
         self._subs.setdefault(topic, []).append(sub)
+        self._route(sub, route, True)
+        self._remode(sub)
         return True
 
     def unsubscribe(self, sub: Subscriber, topic: Topic) -> bool:
@@ -249,16 +276,46 @@ class Bus:
             return False
         sub.settle()
         sub.topics.discard(topic)
-        tid = self._active[topic]
-        sub.member[tid] = 0
+        route = self._active[topic]
+        self._route(sub, route, False)
         subs = self._subs[topic]
         subs.remove(sub)
         if not subs:
             # Safe to reuse: whoever subscribes to the id's next topic settles
             # first, so its cursor is past every entry of this one.
             del self._subs[topic], self._active[topic]
-            self._free.append(tid)
+            self._free.append(route.tid)
+        self._remode(sub)
         return True
+
+    def _route(self, sub: Subscriber, route: _Route, on: bool) -> None:
+        """Add `sub` to `route` (or take it off), the way its mode reads."""
+        if sub.direct:
+            if on:
+                route.direct.append(sub)
+            else:
+                route.direct.remove(sub)
+        else:
+            sub.member[route.tid] = on
+            route.logged += 1 if on else -1
+
+    def _remode(self, sub: Subscriber) -> None:
+        """Switch `sub` between direct and log reading when its topic count
+        crosses `direct_topics` (it is settled: nothing unread in the log)."""
+        direct = len(sub.topics) <= self.direct_topics
+        if direct == sub.direct:
+            return
+        routes = [self._active[topic] for topic in sub.topics]
+        for route in routes:
+            self._route(sub, route, False)
+        sub.direct = direct
+        for route in routes:
+            self._route(sub, route, True)
+        sub.cursor = self.head  # what came before is in its queue
+        if sub.idle:
+            sub.idle = False
+            self.idle.remove(sub)
+        self._schedule(sub)
 
     def remove(self, sub: Subscriber) -> None:
         """Unsubscribe `sub` from everything and let go of it (what it was
@@ -322,20 +379,24 @@ class Bus:
     ) -> None:
         self.published += 1
         self.published_by_kind[topic[0]] += 1
-        tid = self._active.get(topic)
-        if tid is None:
+        route = self._active.get(topic)
+        if route is None:
             return
-        pos = self.head
-        i = pos & self.mask
-        self.routes[i] = tid
-        self.chunks[i] = chunk
-        self.times[i] = now_ns
-        self.extras[i] = keep if keep or resnapshot is None else resnapshot
-        self.head = pos + 1
-        if pos >= self._check_at:
-            self._check(pos)
-        if self.idle:
-            self._wake(tid)
+        if route.logged:
+            tid = route.tid
+            pos = self.head
+            i = pos & self.mask
+            self.routes[i] = tid
+            self.chunks[i] = chunk
+            self.times[i] = now_ns
+            self.extras[i] = keep if keep or resnapshot is None else resnapshot
+            self.head = pos + 1
+            if pos >= self._check_at:
+                self._check(pos)
+            if self.idle:
+                self._wake(tid)
+        for sub in route.direct:
+            sub.offer(topic, chunk, now_ns, keep, resnapshot)
 
     def _check(self, pos: int) -> None:
         """Settle the subscribers whose deadline the entry at `pos` reached."""
