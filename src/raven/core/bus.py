@@ -110,6 +110,9 @@ class Subscriber(Backlog):
         self.idle = False  # on the bus's idle list: the next publish of its topics wakes it
         self.serial = 0  # its current entry in the bus's deadline heap
         self.direct = True  # few topics: offered each event on publish, not reading the log
+        # Overflowing (its queue full, or a book snapshot due): offered each event,
+        # direct, until it drains to half its capacity; then back to the log.
+        self.behind = False
 
     @property
     def live(self) -> int:
@@ -198,6 +201,10 @@ class Subscriber(Backlog):
             self._stats.sent += len(out)
             if first_ns and self.latency is not None:
                 self.latency.observe_ns(now_ns - first_ns)
+            if self.behind and self.held <= self.capacity // 2 and not self.due:
+                self.behind = False
+                if self.bus is not None:
+                    self.bus.remode(self)
         return None, out
 
     def _go_idle(self, bus: Bus) -> None:
@@ -267,7 +274,7 @@ class Bus:
         sub.topics.add(topic)
         self._subs.setdefault(topic, []).append(sub)
         self._route(sub, route, True)
-        self._remode(sub)
+        self.remode(sub)
         return True
 
     def unsubscribe(self, sub: Subscriber, topic: Topic) -> bool:
@@ -285,7 +292,7 @@ class Bus:
             # first, so its cursor is past every entry of this one.
             del self._subs[topic], self._active[topic]
             self._free.append(route.tid)
-        self._remode(sub)
+        self.remode(sub)
         return True
 
     def _route(self, sub: Subscriber, route: _Route, on: bool) -> None:
@@ -299,10 +306,11 @@ class Bus:
             sub.member[route.tid] = on
             route.logged += 1 if on else -1
 
-    def _remode(self, sub: Subscriber) -> None:
+    def remode(self, sub: Subscriber) -> None:
         """Switch `sub` between direct and log reading when its topic count
-        crosses `direct_topics` (it is settled: nothing unread in the log)."""
-        direct = len(sub.topics) <= self.direct_topics
+        crosses `direct_topics` or it falls behind or catches up (it is
+        settled: nothing unread in the log)."""
+        direct = sub.behind or len(sub.topics) <= self.direct_topics
         if direct == sub.direct:
             return
         routes = [self._active[topic] for topic in sub.topics]
@@ -382,6 +390,10 @@ class Bus:
         route = self._active.get(topic)
         if route is None:
             return
+        # Direct ones first: `_check` may make a log reader direct, having
+        # settled it with this very entry.
+        for sub in route.direct:
+            sub.offer(topic, chunk, now_ns, keep, resnapshot)
         if route.logged:
             tid = route.tid
             pos = self.head
@@ -395,8 +407,6 @@ class Bus:
                 self._check(pos)
             if self.idle:
                 self._wake(tid)
-        for sub in route.direct:
-            sub.offer(topic, chunk, now_ns, keep, resnapshot)
 
     def _check(self, pos: int) -> None:
         """Settle the subscribers whose deadline the entry at `pos` reached."""
@@ -407,6 +417,11 @@ class Bus:
                 continue  # superseded, or the subscriber left
             if sub.deadline(self.size) <= pos:
                 sub.settle()
+                if sub.deadline(self.size) <= self.head and sub.topics:
+                    # It would be settled on every publish: offer it directly.
+                    sub.behind = True
+                    self.remode(sub)
+                    continue
             self._schedule(sub)
         self._check_at = heap[0][0] if heap else _NEVER
 
