@@ -243,3 +243,21 @@ def test_few_topics_are_offered_directly_and_many_read_the_log() -> None:
     bus.publish(TRADES, b"t2", 0)
     assert sub.direct
     assert drain_all(sub) == [b"t1", b"q1", b"t2"]
+
+
+def test_an_overflowing_reader_is_offered_directly_until_it_catches_up() -> None:
+    bus, sub = Bus(direct_topics=0), Subscriber("s", 4)
+    bus.subscribe(sub, TRADES)
+    for n in range(10):
+        bus.publish(TRADES, b"%d" % n, 0)
+    assert (sub.behind, sub.direct) == (True, True)
+    assert sub.stats.dropped == 6
+    assert sub.drain(1, 0) == (None, [b"6"])  # 3 left: more than half the capacity
+    assert sub.direct
+    assert sub.drain(1, 0) == (None, [b"7"])  # 2 left: back to reading the log
+    assert (sub.behind, sub.direct) == (False, False)
+    head = bus.head
+    bus.publish(TRADES, b"10", 0)
+    assert bus.head == head + 1, "logged again"
+    assert drain_all(sub) == [b"8", b"9", b"10"]
+    assert sub.pending_gap == 6, "the Gap marker is the sender's to add (ClientStream)"
