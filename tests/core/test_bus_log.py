@@ -265,3 +265,14 @@ def test_an_overflowing_reader_is_offered_directly_until_it_catches_up() -> None
     assert bus.head == head + 1, "logged again"
     assert drain_all(sub) == [b"8", b"9", b"10"]
     assert sub.pending_gap == 6, "the Gap marker is the sender's to add (ClientStream)"
+
+
+def test_a_waiting_subscriber_that_starts_reading_the_log_is_woken() -> None:
+    bus, sub = Bus(direct_topics=1), Subscriber("s", 100)
+    bus.subscribe(sub, TRADES)
+    assert drain_all(sub) == []
+    assert not sub.wakeup.is_set(), "its sender waits"
+    bus.subscribe(sub, QUOTES)  # two topics: a log reader now
+    bus.publish(QUOTES, b"q", 0)
+    assert sub.wakeup.is_set()
+    assert drain_all(sub) == [b"q"]

@@ -22,12 +22,14 @@ subscriber's unread log entries plus its private queue hold at most
 *deadline*, kept in a heap so publish checks one int) the bus *settles*
 the subscriber: its unread entries are offered, in order, to its private
 queue, where the policies apply exactly as if each had been offered when
-published (no read happened in between). A subscriber whose queue is full,
-or holds a book snapshot still to be made, has its deadline at its cursor:
-it is settled on every publish, like the per-event queue of old, until it
-catches up. The deadline is also never more than the log's size past the
-cursor, so the ring never overwrites an unread entry (the log's overflow
-policy: settle the laggard into its own bounded queue).
+published (no read happened in between). A subscriber whose queue is
+full, or holds a book snapshot still to be made (which must be taken as of
+before the next delta of its view), would be settled on every publish: it
+is switched to being offered each event directly (the per-event queue of
+old, see below) until it drains to half its capacity. The deadline is also
+never more than the log's size past the cursor, so the ring never
+overwrites an unread entry (the log's overflow policy: settle the laggard
+into its own bounded queue).
 
 Subscribing, unsubscribing, a subscriber's acks and initial state settle it
 first, so they take effect at that point of the stream, as before.
@@ -320,9 +322,14 @@ class Bus:
         for route in routes:
             self._route(sub, route, True)
         sub.cursor = self.head  # what came before is in its queue
-        if sub.idle:
+        if direct and sub.idle:
             sub.idle = False
             self.idle.remove(sub)
+        elif not direct and not sub.idle:
+            # Its sender may be waiting: the next publish of its topics must wake it
+            # (a spurious wake only finds nothing to send).
+            sub.idle = True
+            self.idle.append(sub)
         self._schedule(sub)
 
     def remove(self, sub: Subscriber) -> None:
