@@ -57,6 +57,7 @@ def test_latency(tmp_path: Path) -> None:
     for name in ("p50", "p90", "p99", "p99.9", "max"):
         assert f"latency {name}, 200 ev/s, 2 clients" in rows
     assert "drops, 200 ev/s, 1 client" in rows
+    assert rows["server CPU per delivery, 200 ev/s, 2 clients"].value > 0
     assert rows["latency p50, 200 ev/s, 1 client"].baseline_label == "bare gRPC round trip p50"
     check_report(result, tmp_path)
 
@@ -67,7 +68,9 @@ def test_fanout(tmp_path: Path) -> None:
     assert set(rows) == {
         "highest sustained input rate, 1 client", "deliveries across clients, 1 client",
         "highest sustained input rate, 3 clients", "deliveries across clients, 3 clients",
+        "server CPU per delivery, 1 client", "server CPU per delivery, 3 clients",
     }  # fmt: skip
+    assert rows["server CPU per delivery, 3 clients"].value > 0
     assert rows["deliveries across clients, 3 clients"].baseline_label.startswith("bare gRPC")
     assert any("3 clients, steps asked" in n for n in result.notes)
     check_report(result, tmp_path)

@@ -212,21 +212,26 @@ class MarketDataService:
     async def _send(self, stream: ClientStream, context: Context) -> None:
         """Write frames as they are queued; a heartbeat when idle; end when drained."""
         cap = self.config.max_events_per_frame
-        heartbeat = self.config.heartbeat_interval_s
         wakeup = stream.sub.wakeup
-        while True:
-            data = stream.next_frame(cap)
-            if data is not None:
-                await context.write(data)
-                continue
-            if stream.draining:
-                return
-            try:
-                async with asyncio.timeout(heartbeat):
-                    await wakeup.wait()
-            except TimeoutError:
-                beat = pb.StreamResponse(heartbeat=pb.Heartbeat(time_ns=time.time_ns()))
-                await context.write(beat.SerializeToString())
+        beat = _Heartbeat(self.config.heartbeat_interval_s, wakeup)
+        loop = beat.loop
+        try:
+            while True:
+                data = stream.next_frame(cap)
+                if data is not None:
+                    beat.last = loop.time()
+                    await context.write(data)
+                    continue
+                if stream.draining:
+                    return
+                if beat.due:
+                    beat.due = False
+                    heartbeat = pb.StreamResponse(heartbeat=pb.Heartbeat(time_ns=time.time_ns()))
+                    await context.write(heartbeat.SerializeToString())
+                    continue
+                await wakeup.wait()
+        finally:
+            beat.cancel()
 
     async def shutdown(self, grace: float, detail: str = "server shutting down") -> None:
         """Refuse new streams, tell open ones, let them drain for up to `grace` s."""
@@ -291,6 +296,32 @@ class MarketDataService:
         except RequestError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         await self.history.get_historical_data(request, context)
+
+
+class _Heartbeat:
+    """Marks a heartbeat due, and wakes the sender, once a stream has written
+    nothing for `interval` s. One timer per interval, re-armed from its own
+    callback to `interval` after the last write, instead of a timeout around
+    every idle wait (one per frame)."""
+
+    def __init__(self, interval: float, wakeup: asyncio.Event) -> None:
+        self.interval = interval
+        self.wakeup = wakeup
+        self.due = False
+        self.loop = asyncio.get_running_loop()
+        self.last = self.loop.time()  # of the last write (the sender sets it)
+        self.timer = self.loop.call_at(self.last + interval, self._fire)
+
+    def _fire(self) -> None:
+        now = self.loop.time()
+        if now - self.last >= self.interval:
+            self.due = True
+            self.wakeup.set()
+            self.last = now  # the next one an interval after this one
+        self.timer = self.loop.call_at(self.last + self.interval, self._fire)
+
+    def cancel(self) -> None:
+        self.timer.cancel()
 
 
 def _snapshot_chunks(record: MarketRecord, depth: int) -> list[bytes]:

@@ -177,6 +177,11 @@ def rows_of(n: int, trials: list[Trial], bare: LoadResult, ladder: tuple[int, ..
             target=f">= {TARGET_DELIVERIES:,}/s" if target else "",
             note=("at the highest sustained step; " if top else
                   f"NOT sustained, at {shape.rate:,} asked; ") + shape_note),
+        Row(SCENARIO, f"server CPU per delivery, {who}",
+            netmix.cpu_per_delivery_us(load, shape.counters), "µs",
+            note=(f"at {shape.rate:,} events/s asked; " if top else
+                  f"NOT sustained, at {shape.rate:,} asked; ")
+            + "server process CPU over the window / events the clients received"),
     ]  # fmt: skip
 
 
@@ -193,6 +198,7 @@ def notes(trials: dict[int, list[Trial]], window: float) -> list[str]:
             f"{t.rate:,}: {'ok' if not t.failure else 'FAIL'} ({t.deliveries_per_s:,.0f} "
             f"deliveries/s, in {t.counters.ingested_per_s:,.0f}/s, latency p99 "
             f"{t.load.latency.p99 / 1000:,.1f} ms, server CPU {t.counters.server_cpu:.0%}, "
+            f"{netmix.cpu_per_delivery_us(t.load, t.counters):.2f} µs/delivery, "
             f"all cores {t.load.machine_busy:.0%} busy)"
             for t in steps
         )

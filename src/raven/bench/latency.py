@@ -128,6 +128,10 @@ def rows_of(run: Run, echo: EchoResult) -> list[Row]:
             target="0" if target else "",
             note=f"Gap markers {load.gaps} ({load.dropped} events), sequence errors "
             f"{load.sequence_errors}, server conflated {c.conflated}, dropped {c.dropped}"),
+        Row(SCENARIO, f"server CPU per delivery, {run.label}",
+            netmix.cpu_per_delivery_us(load, c), "µs",
+            note=f"server CPU {c.server_cpu * c.window_s:.2f} s over {c.window_s:.1f} s / "
+            f"{load.events:,} events received by the clients"),
         Row(SCENARIO, f"input rate achieved, {run.label}", c.ingested_per_s, "events/s",
             note=f"asked {run.rate:,}; sim set to {run.sim_rate:,.0f} transactions/s, made "
             f"{c.transactions_per_s:,.0f}/s and sent {c.offered_per_s:,.0f} events/s; "

@@ -134,3 +134,10 @@ def run_load(cluster: Cluster, config: LoadConfig) -> LoadResult:
 
 def average(total: float, count: float) -> float:
     return total / count if count else 0.0
+
+
+def cpu_per_delivery_us(load: LoadResult, c: Counters) -> float:
+    """Server CPU µs (utime + stime of its process, from /proc via its
+    process_cpu_seconds_total) per event the clients received, over the window.
+    Unlike rates, this holds up when other processes share the cores."""
+    return average(c.server_cpu * c.window_s * 1e6, load.events)

@@ -2,361 +2,387 @@
 
 A topic is (kind, exchange, symbol, channel); the channel tells apart the
 candle intervals and the book views (depth, mode) of one symbol. The bus
-never blocks and never waits for a client: `publish` offers the shared,
-already-encoded bytes (see `raven.codec`) to each subscriber's queue.
+never blocks and never waits for a client.
 
-Each `Subscriber` owns one bounded queue (`capacity` events) and an overflow
-policy per kind, chosen at subscribe time:
+The bus keeps ONE shared, bounded event log: a ring of `size` entries
+(topic id, the shared encoded chunk of `raven.codec`, publish time, keep /
+resnapshot), appended once per event that anyone subscribes to. A
+subscriber is a cursor into it plus a membership bytearray by topic id, so
+publishing costs the same for 1 subscriber or 100: a subscriber that keeps
+up reads the entries of its topics straight from the log when its sender
+drains it (C-level slices and `itertools.compress`, no per-event objects).
+The only per-subscriber work on publish is waking the ones that were idle
+(their cursor had reached the head) and whose topic this is.
 
-- ``conflate``: once the queue is full, a newer event of a topic replaces
-  every queued event of that topic, and goes to the end of the queue (its
-  place in time). For book deltas that would corrupt the client's book, so
-  the replacement is a fresh top-N snapshot of the view (`resnapshot`),
-  made when it is sent or when a newer delta is queued behind it, so the
-  deltas after it chain from it.
-- ``drop_oldest``: the oldest queued droppable event goes (after first
-  conflating the conflatable topics); the next frame starts with a Gap
-  marker that says how many were dropped.
-- ``disconnect``: the subscriber fails with a reason; its stream closes
-  with RESOURCE_EXHAUSTED.
+Overflow policies (conflate, drop_oldest, disconnect; see
+`raven.core.backlog`) keep their per-event semantics, applied lazily: a
+subscriber's unread log entries plus its private queue hold at most
+`capacity` of its events as long as the head is less than
+`capacity - held` entries past its cursor. At that position (its
+*deadline*, kept in a heap so publish checks one int) the bus *settles*
+the subscriber: its unread entries are offered, in order, to its private
+queue, where the policies apply exactly as if each had been offered when
+published (no read happened in between). A subscriber whose queue is
+full, or holds a book snapshot still to be made (which must be taken as of
+before the next delta of its view), would be settled on every publish: it
+is switched to being offered each event directly (the per-event queue of
+old, see below) until it drains to half its capacity. The deadline is also
+never more than the log's size past the cursor, so the ring never
+overwrites an unread entry (the log's overflow policy: settle the laggard
+into its own bounded queue).
 
-Below capacity nothing is conflated or dropped: a client that keeps up gets
-every event. Some items are never dropped or conflated: control frames (an
-ack, ordered with the events around it), and `keep` events (a closed candle,
-a book status); conflatable topics may exceed the capacity by one newest
-event per topic, so the queue stays bounded by capacity + topics.
+Subscribing, unsubscribing, a subscriber's acks and initial state settle it
+first, so they take effect at that point of the stream, as before.
+
+A reader pays for every entry it scans, its own or not, so a subscriber
+routed few topics (`direct_topics`, e.g. one symbol's kinds) is instead
+offered each of its events on publish, straight into its private queue (the
+per-event path, which costs per delivery); only topics that some log reader
+wants are logged. A subscriber switches mode when its topic count crosses
+the threshold (it is settled first, so nothing is reordered).
 """
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import enum
-from collections.abc import Callable
+import heapq
+import itertools
+from itertools import compress
 from typing import Any
 
-import msgspec
-
+from raven.core.backlog import (
+    COMPACT_AFTER,
+    DEFAULT_POLICY,
+    Backlog,
+    Policy,
+    Resnapshot,
+    SubscriberStats,
+    Topic,
+)
 from raven.core.latency import Histogram
 from raven.types import Kind
 
-Topic = tuple[Kind, str, str, str]  # (kind, exchange, symbol, channel)
-Resnapshot = Callable[[], bytes]  # the current top-N snapshot chunk of a book view
+__all__ = [
+    "COMPACT_AFTER",
+    "DEFAULT_POLICY",
+    "LOG_SIZE",
+    "Bus",
+    "Policy",
+    "Resnapshot",
+    "Subscriber",
+    "SubscriberStats",
+    "Topic",
+]
+
+# A subscriber routed at most this many topics is offered its events on
+# publish (cost per delivery), instead of reading the log (cost per entry
+# it scans: every entry since its last read, most of them not its own).
+DIRECT_TOPICS = 16
+LOG_SIZE = 16384  # entries in the shared log (a power of two): more than [server] queue_size
+_NEVER = 1 << 62
+Extra = bool | Resnapshot  # per entry: `keep`, or the book view's resnapshot (keep False)
+Entry = tuple[int, bytes, int, Extra]  # (topic id, chunk, publish time, extra)
 
 
-class Policy(enum.IntEnum):
-    """= raven.v1.OverflowPolicy."""
+class _Route:
+    """A topic with subscribers: its id, its direct subscribers, how many read the log."""
 
-    CONFLATE = 1
-    DROP_OLDEST = 2
-    DISCONNECT = 3
+    __slots__ = ("direct", "logged", "tid")
 
-
-DEFAULT_POLICY = {
-    Kind.TRADE: Policy.DROP_OLDEST,
-    Kind.QUOTE: Policy.CONFLATE,
-    Kind.BOOK: Policy.CONFLATE,
-    Kind.CANDLE: Policy.CONFLATE,
-    Kind.FUNDING: Policy.CONFLATE,
-    Kind.LIQUIDATION: Policy.DROP_OLDEST,
-    Kind.STATUS: Policy.DROP_OLDEST,
-}
+    def __init__(self, tid: int) -> None:
+        self.tid = tid
+        self.direct: list[Subscriber] = []
+        self.logged = 0
 
 
-class _Slot:
-    """A queued conflatable event. `prev` links the older queued events of
-    the same topic (the live ones are always a contiguous newest run)."""
-
-    __slots__ = ("chunk", "live", "prev", "resnapshot", "topic")
-
-    def __init__(
-        self, topic: Topic, chunk: bytes | None, prev: _Slot | None, resnapshot: Resnapshot | None
-    ) -> None:
-        self.topic = topic
-        self.chunk = chunk  # None: a snapshot is due, made by `resnapshot` when needed
-        self.prev = prev
-        self.resnapshot = resnapshot
-        self.live = True
-
-
-class _Control:
-    """A non-event frame (e.g. a subscription ack), kept in order with the events."""
-
-    __slots__ = ("frame",)
-
-    def __init__(self, frame: bytes) -> None:
-        self.frame = frame
-
-
-_Item = bytes | _Slot | _Control
-COMPACT_AFTER = 64  # dead slots tolerated before the queue is compacted
-
-
-class SubscriberStats(msgspec.Struct):
-    """Counters of one subscriber, read by the metrics layer."""
-
-    queued: int = 0  # events accepted into the queue
-    sent: int = 0  # events handed to the stream writer
-    conflated: int = 0  # events replaced by a newer one (CONFLATE)
-    dropped: int = 0  # events dropped (DROP_OLDEST), reported to the client as Gap markers
-    disconnected: int = 0  # 1 once the DISCONNECT policy fired
-
-
-class Subscriber:
-    """One client stream's queue. The bus offers; the stream's sender drains."""
+class Subscriber(Backlog):
+    """One client stream's view of the bus: a cursor into the log, and the
+    private queue where its policies apply. The bus routes; the sender drains."""
 
     def __init__(self, name: str, capacity: int, latency: Histogram | None = None) -> None:
-        self.name = name
-        self.capacity = capacity
-        self.policies: dict[Kind, Policy] = dict(DEFAULT_POLICY)
-        self.queue: collections.deque[_Item] = collections.deque()
-        self.times: collections.deque[int] = collections.deque()  # publish time per item
-        self.live = 0  # events in the queue that will be sent
-        self.newest: dict[Topic, _Slot] = {}  # newest queued slot per conflatable topic
-        self.redundant = 0  # live slots that are not the newest of their topic
-        self.dead = 0  # replaced slots still in the deque (skipped when drained)
+        super().__init__(name, capacity)
         self.topics: set[Topic] = set()  # what the bus routes here
-        self.wakeup = asyncio.Event()
         self.next_sequence = 1
-        self.pending_gap = 0  # dropped since the last frame
-        self.failure = ""  # set when a DISCONNECT policy fired
-        self.on_failure: Callable[[], None] | None = None
         self.latency = latency  # published -> sent, observed once per frame (its oldest event)
-        self.stats = SubscriberStats()
         # Chunks of sampled events waiting to be sent, set by raven.ops.tracing only
         # while there are some: the sender checks it once per frame, never per event.
         self.traced: dict[int, Any] | None = None
+        self.bus: Bus | None = None  # set by the first subscribe
+        self.cursor = 0  # log position of the next entry to read
+        self.member = bytearray()  # by topic id: 1 where the topic is routed here
+        self.idle = False  # on the bus's idle list: the next publish of its topics wakes it
+        self.serial = 0  # its current entry in the bus's deadline heap
+        self.direct = True  # few topics: offered each event on publish, not reading the log
+        # Overflowing (its queue full, or a book snapshot due): offered each event,
+        # direct, until it drains to half its capacity; then back to the log.
+        self.behind = False
+
+    @property
+    def live(self) -> int:
+        """Events that will be sent: queued privately, or unread in the log."""
+        return self.held + self._unread()
 
     @property
     def depth(self) -> int:
         """Events queued now (the queue-depth gauge)."""
         return self.live
 
-    # --- producer side (the bus) --------------------------------------------
+    @property
+    def stats(self) -> SubscriberStats:
+        """The counters now (a copy; the log's unread entries count as queued)."""
+        s = self._stats
+        return SubscriberStats(
+            s.queued + self._unread(), s.sent, s.conflated, s.dropped, s.disconnected
+        )
 
-    def offer(
-        self, topic: Topic, chunk: bytes, now_ns: int, keep: bool, resnapshot: Resnapshot | None
-    ) -> None:
-        if self.failure:
-            return
-        policy = self.policies[topic[0]]
-        conflate = policy is Policy.CONFLATE and not keep
-        if self.live < self.capacity:
-            self._append(topic, chunk, now_ns, conflate, resnapshot)
-        elif conflate:
-            self._conflate(topic, chunk, now_ns, resnapshot)
-        elif policy is Policy.DISCONNECT:
-            self.fail(f"queue full ({self.capacity} events): the client reads too slowly")
-        else:
-            self._make_room()
-            self._append(topic, chunk, now_ns, False, None)
+    def _unread(self) -> int:
+        bus = self.bus
+        if bus is None or self.failure or self.direct:
+            return 0  # a failed subscriber takes nothing more (its offers are ignored)
+        return bus.count(self.member, self.cursor)
 
     def push_state(
         self, topic: Topic, chunk: bytes, now_ns: int, resnapshot: Resnapshot | None = None
     ) -> None:
         """Queue a new subscription's initial state, whatever the capacity."""
+        self.settle()
         conflate = self.policies[topic[0]] is Policy.CONFLATE or resnapshot is not None
         self._append(topic, chunk, now_ns, conflate, resnapshot)
 
     def push_control(self, frame: bytes, now_ns: int) -> None:
         """Queue a non-event frame behind the events queued so far."""
-        self.queue.append(_Control(frame))
-        self.times.append(now_ns)
-        self.wakeup.set()
+        self.settle()
+        self._control(frame, now_ns)
 
-    def fail(self, reason: str) -> None:
-        if self.failure:
+    def settle(self) -> None:
+        """Offer the unread log entries of this subscriber's topics to its
+        private queue (in order: the policies apply to each)."""
+        bus = self.bus
+        if bus is None or self.direct or self.cursor == bus.head:
             return
-        self.failure = reason
-        self.stats.disconnected = 1
-        self.wakeup.set()
-        if self.on_failure is not None:
-            self.on_failure()
+        topic_of, offer = bus.topic_of, self.offer
+        for tid, chunk, published, extra in bus.entries(self.member, self.cursor):
+            if isinstance(extra, bool):
+                offer(topic_of[tid], chunk, published, extra, None)
+            else:
+                offer(topic_of[tid], chunk, published, False, extra)
+        self.cursor = bus.head
 
-    def _append(
-        self,
-        topic: Topic,
-        chunk: bytes,
-        now_ns: int,
-        conflate: bool,
-        resnapshot: Resnapshot | None,
-    ) -> None:
-        if conflate:
-            prev = self.newest.get(topic)
-            if prev is not None:
-                if prev.chunk is None and prev.resnapshot is not None:
-                    prev.chunk = prev.resnapshot()  # the view as of before this event
-                self.redundant += 1
-            slot = self.newest[topic] = _Slot(topic, chunk, prev, resnapshot)
-            item: _Item = slot
-        else:
-            item = chunk
-        self.queue.append(item)
-        self.times.append(now_ns)
-        self.live += 1
-        self.stats.queued += 1
-        self.wakeup.set()
-
-    def _conflate(
-        self, topic: Topic, chunk: bytes, now_ns: int, resnapshot: Resnapshot | None
-    ) -> None:
-        """Replace every queued event of `topic` by this one, at the queue's end
-        (so it keeps its place in time relative to other topics)."""
-        slot = self.newest.pop(topic, None)
-        pending = False
-        if slot is not None:
-            self.stats.conflated += self._collapse(slot) + 1
-            self._kill(slot)
-            self.live -= 1
-            pending = resnapshot is not None  # a book delta: send the view's snapshot
-        # One newest event per topic may exceed the capacity: bounded by topics.
-        self._append(topic, chunk, now_ns, True, resnapshot)
-        if pending:
-            self.newest[topic].chunk = None  # made by `resnapshot` when needed
-        if self.dead > COMPACT_AFTER and self.dead > self.live:
-            self._compact()
-
-    def _kill(self, slot: _Slot) -> None:
-        slot.live = False
-        slot.chunk = slot.prev = None
-        self.dead += 1
-
-    def _collapse(self, slot: _Slot) -> int:
-        """Drop the older queued events of `slot`'s topic; returns how many."""
-        killed = 0
-        older = slot.prev
-        while older is not None and older.live:
-            before = older.prev
-            self._kill(older)
-            killed += 1
-            older = before
-        slot.prev = None
-        self.live -= killed
-        self.redundant -= killed
-        return killed
-
-    def _compact(self) -> None:
-        """Forget dead slots (replaced events) so memory follows the live count."""
-        pairs = [
-            (item, t)
-            for item, t in zip(self.queue, self.times, strict=True)
-            if type(item) is not _Slot or item.live
-        ]
-        self.queue = collections.deque(item for item, _ in pairs)
-        self.times = collections.deque(t for _, t in pairs)
-        self.dead = 0
-
-    def _make_room(self) -> None:
-        if self.redundant:
-            for slot in list(self.newest.values()):
-                self.stats.conflated += self._collapse(slot)
-            if self.dead > COMPACT_AFTER and self.dead > self.live:
-                self._compact()
-            if self.live < self.capacity:
-                return
-        queue, times = self.queue, self.times
-        while queue and type(queue[0]) is _Slot and not queue[0].live:
-            queue.popleft()
-            times.popleft()
-            self.dead -= 1
-        # The oldest droppable event: only newest-per-topic slots and control
-        # frames can stand before it, so this scan is short.
-        for i, item in enumerate(queue):
-            if type(item) is bytes:
-                del queue[i]
-                del times[i]
-                self.live -= 1
-                self.pending_gap += 1
-                self.stats.dropped += 1
-                return
-        # Nothing droppable: the queue holds one newest event per topic.
+    def deadline(self, size: int) -> int:
+        """The log position whose publish could overflow the private queue
+        (or must materialize a due snapshot): the bus settles this subscriber there."""
+        if self.direct:
+            return _NEVER
+        if self.due:
+            return self.cursor
+        return self.cursor + min(max(self.capacity - self.held, 0), size - 1)
 
     # --- consumer side (the stream's sender) --------------------------------
 
     def drain(self, limit: int, now_ns: int) -> tuple[bytes | None, list[bytes]]:
         """The next control frame, or up to `limit` event chunks, oldest first."""
-        queue, times = self.queue, self.times
         out: list[bytes] = []
+        bus = None if self.direct else self.bus  # a direct subscriber has only its queue
+        if bus is not None and self.failure:
+            self.cursor = bus.head  # failed: what was published since is not for it
+        if bus is not None and self.cursor == bus.head and not self.queue:
+            self._go_idle(bus)  # the common "nothing more" call, kept short
+            return None, out
         first_ns = 0
-        while queue and len(out) < limit:
-            item = queue[0]
-            kind = type(item)
-            if kind is _Control:
-                if out:
-                    break
-                queue.popleft()
-                times.popleft()
-                return item.frame, out  # type: ignore[union-attr]
-            queue.popleft()
-            published = times.popleft()
-            if kind is _Slot:
-                slot: _Slot = item  # type: ignore[assignment]
-                if not slot.live:
-                    self.dead -= 1
-                    continue
-                out.append(self._take(slot))
-            else:
-                out.append(item)  # type: ignore[arg-type]
-            if not first_ns:
-                first_ns = published
-        if not queue:
+        if self.queue:
+            control, first_ns = self.take(limit, out)
+            if control is not None:
+                return control, out
+        if bus is not None and not self.queue:
+            if len(out) < limit and self.cursor != bus.head:
+                first_ns = self._read(bus, limit, out) or first_ns
+            if self.cursor == bus.head:
+                self._go_idle(bus)
+        elif bus is None and not self.queue:
             self.wakeup.clear()
-        self.live -= len(out)
-        self.stats.sent += len(out)
-        if first_ns and self.latency is not None:
-            self.latency.observe_ns(now_ns - first_ns)
+        if out:
+            self._stats.sent += len(out)
+            if first_ns and self.latency is not None:
+                self.latency.observe_ns(now_ns - first_ns)
+            if self.behind and self.held <= self.capacity // 2 and not self.due:
+                self.behind = False
+                if self.bus is not None:
+                    self.bus.remode(self)
         return None, out
 
-    def _take(self, slot: _Slot) -> bytes:
-        slot.live = False
-        topic = slot.topic
-        if self.newest.get(topic) is slot:
-            del self.newest[topic]
-        else:
-            self.redundant -= 1
-        chunk = slot.chunk
-        if chunk is None:
-            chunk = slot.resnapshot() if slot.resnapshot is not None else b""
-        slot.chunk = slot.prev = slot.resnapshot = None
-        return chunk
+    def _go_idle(self, bus: Bus) -> None:
+        self.wakeup.clear()
+        if not self.idle:
+            self.idle = True
+            bus.idle.append(self)
+
+    def _read(self, bus: Bus, limit: int, out: list[bytes]) -> int:
+        """Append the log's entries for this subscriber to `out`, up to `limit`
+        in all; returns the publish time of the first one (or 0)."""
+        member = self.member.__getitem__
+        routes, chunks, times, mask, size = bus.routes, bus.chunks, bus.times, bus.mask, bus.size
+        cursor, head = self.cursor, bus.head
+        start = len(out)
+        first_ns = 0
+        while cursor < head and len(out) < limit:
+            i = cursor & mask
+            n = min(head - cursor, limit - len(out), size - i)
+            flags = list(map(member, routes[i : i + n]))
+            before = len(out)
+            out.extend(compress(chunks[i : i + n], flags))
+            if not first_ns and len(out) > before:
+                first_ns = times[i + flags.index(1)]
+            cursor += n
+        self.cursor = cursor
+        self._stats.queued += len(out) - start
+        return first_ns
 
 
 class Bus:
-    """Topic -> subscribers. Publishing is a dict lookup and one offer per subscriber."""
+    """Topic routing and the shared log (see the module doc)."""
 
-    def __init__(self) -> None:
+    def __init__(self, log_size: int = LOG_SIZE, direct_topics: int = DIRECT_TOPICS) -> None:
+        self.direct_topics = direct_topics
+        self.size = 1 << max(4, (log_size - 1).bit_length())
+        self.mask = self.size - 1
+        self.routes = [0] * self.size  # topic id per entry
+        self.chunks = [b""] * self.size
+        self.times = [0] * self.size  # publish time per entry
+        self.extras: list[Extra] = [False] * self.size
+        self.head = 0  # position of the next entry (monotonic; index = position & mask)
+        self.topic_of: list[Topic] = []  # by topic id
+        self._active: dict[Topic, _Route] = {}  # topics with subscribers
+        self._free: list[int] = []  # ids of topics nobody subscribes to now, for reuse
+        self._width = 64  # length of every attached subscriber's membership bytearray
         self._subs: dict[Topic, list[Subscriber]] = {}
+        self._attached: set[Subscriber] = set()
+        self.idle: list[Subscriber] = []  # woken by the next publish of one of their topics
+        self._heap: list[tuple[int, int, Subscriber]] = []  # (deadline, serial, subscriber)
+        self._serials = itertools.count(1)
+        self._check_at = _NEVER  # the earliest deadline in the heap
         self.published = 0  # events published (whether or not anyone subscribed)
         self.published_by_kind = [0] * (max(Kind) + 1)  # indexed by Kind
 
+    # --- routing ---------------------------------------------------------------
+
     def subscribe(self, sub: Subscriber, topic: Topic) -> bool:
-        """Route `topic` to `sub`; False when it already was."""
+        """Route `topic` to `sub` from now on; False when it already was."""
         if topic in sub.topics:
             return False
+        self._attach(sub)
+        sub.settle()
+        route = self._active.get(topic)
+        if route is None:
+            route = self._active[topic] = _Route(self._new_id(topic))
         sub.topics.add(topic)
         self._subs.setdefault(topic, []).append(sub)
+        self._route(sub, route, True)
+        self.remode(sub)
         return True
 
     def unsubscribe(self, sub: Subscriber, topic: Topic) -> bool:
+        """Stop routing `topic` to `sub` (what was published before still goes)."""
         if topic not in sub.topics:
             return False
+        sub.settle()
         sub.topics.discard(topic)
+        route = self._active[topic]
+        self._route(sub, route, False)
         subs = self._subs[topic]
         subs.remove(sub)
         if not subs:
-            del self._subs[topic]
+            # Safe to reuse: whoever subscribes to the id's next topic settles
+            # first, so its cursor is past every entry of this one.
+            del self._subs[topic], self._active[topic]
+            self._free.append(route.tid)
+        self.remode(sub)
         return True
 
+    def _route(self, sub: Subscriber, route: _Route, on: bool) -> None:
+        """Add `sub` to `route` (or take it off), the way its mode reads."""
+        if sub.direct:
+            if on:
+                route.direct.append(sub)
+            else:
+                route.direct.remove(sub)
+        else:
+            sub.member[route.tid] = on
+            route.logged += 1 if on else -1
+
+    def remode(self, sub: Subscriber) -> None:
+        """Switch `sub` between direct and log reading when its topic count
+        crosses `direct_topics` or it falls behind or catches up (it is
+        settled: nothing unread in the log)."""
+        direct = sub.behind or len(sub.topics) <= self.direct_topics
+        if direct == sub.direct:
+            return
+        routes = [self._active[topic] for topic in sub.topics]
+        for route in routes:
+            self._route(sub, route, False)
+        sub.direct = direct
+        for route in routes:
+            self._route(sub, route, True)
+        sub.cursor = self.head  # what came before is in its queue
+        if direct and sub.idle:
+            sub.idle = False
+            self.idle.remove(sub)
+        elif not direct and not sub.idle:
+            # Its sender may be waiting: the next publish of its topics must wake it
+            # (a spurious wake only finds nothing to send).
+            sub.idle = True
+            self.idle.append(sub)
+        self._schedule(sub)
+
     def remove(self, sub: Subscriber) -> None:
+        """Unsubscribe `sub` from everything and let go of it (what it was
+        routed stays queued in it, for a final drain)."""
         for topic in list(sub.topics):
             self.unsubscribe(sub, topic)
+        if sub.bus is self:
+            sub.settle()
+            sub.bus = None
+            sub.serial = 0
+            self._attached.discard(sub)
+            if sub.idle:
+                sub.idle = False
+                self.idle.remove(sub)
 
     def has_subscribers(self, topic: Topic) -> bool:
-        return topic in self._subs
+        return topic in self._active
 
     def subscribers(self, topic: Topic) -> tuple[Subscriber, ...]:
         """Who gets `topic` now (tracing follows a sampled event to its senders)."""
         return tuple(self._subs.get(topic, ()))
+
+    @property
+    def subscriber_count(self) -> int:
+        return len({id(s) for subs in self._subs.values() for s in subs})
+
+    def _attach(self, sub: Subscriber) -> None:
+        if sub.bus is self:
+            return
+        if sub.bus is not None:
+            raise ValueError(f"subscriber {sub.name!r} is on another bus")
+        sub.bus = self
+        sub.cursor = self.head
+        sub.member = bytearray(self._width)
+        self._attached.add(sub)
+        self._schedule(sub)
+
+    def _new_id(self, topic: Topic) -> int:
+        if self._free:
+            tid = self._free.pop()
+            self.topic_of[tid] = topic
+            return tid
+        tid = len(self.topic_of)
+        self.topic_of.append(topic)
+        if tid >= self._width:
+            grown = self._width * 2
+            for sub in self._attached:
+                sub.member.extend(bytes(grown - len(sub.member)))
+            self._width = grown
+        return tid
+
+    # --- the log -----------------------------------------------------------------
 
     def publish(
         self,
@@ -368,11 +394,83 @@ class Bus:
     ) -> None:
         self.published += 1
         self.published_by_kind[topic[0]] += 1
-        subs = self._subs.get(topic)
-        if subs:
-            for sub in subs:
-                sub.offer(topic, chunk, now_ns, keep, resnapshot)
+        route = self._active.get(topic)
+        if route is None:
+            return
+        # Direct ones first: `_check` may make a log reader direct, having
+        # settled it with this very entry.
+        for sub in route.direct:
+            sub.offer(topic, chunk, now_ns, keep, resnapshot)
+        if route.logged:
+            tid = route.tid
+            pos = self.head
+            i = pos & self.mask
+            self.routes[i] = tid
+            self.chunks[i] = chunk
+            self.times[i] = now_ns
+            self.extras[i] = keep if keep or resnapshot is None else resnapshot
+            self.head = pos + 1
+            if pos >= self._check_at:
+                self._check(pos)
+            if self.idle:
+                self._wake(tid)
 
-    @property
-    def subscriber_count(self) -> int:
-        return len({id(s) for subs in self._subs.values() for s in subs})
+    def _check(self, pos: int) -> None:
+        """Settle the subscribers whose deadline the entry at `pos` reached."""
+        heap = self._heap
+        while heap and heap[0][0] <= pos:
+            _, serial, sub = heapq.heappop(heap)
+            if sub.serial != serial:
+                continue  # superseded, or the subscriber left
+            if sub.deadline(self.size) <= pos:
+                sub.settle()
+                if sub.deadline(self.size) <= self.head and sub.topics:
+                    # It would be settled on every publish: offer it directly.
+                    sub.behind = True
+                    self.remode(sub)
+                    continue
+            self._schedule(sub)
+        self._check_at = heap[0][0] if heap else _NEVER
+
+    def _schedule(self, sub: Subscriber) -> None:
+        sub.serial = next(self._serials)
+        due = sub.deadline(self.size)
+        heapq.heappush(self._heap, (due, sub.serial, sub))
+        if due < self._check_at:
+            self._check_at = due
+
+    def _wake(self, tid: int) -> None:
+        waiting = []
+        for sub in self.idle:
+            if sub.member[tid]:
+                sub.idle = False
+                sub.wakeup.set()
+            else:
+                waiting.append(sub)
+        self.idle = waiting
+
+    def count(self, member: bytearray, start: int) -> int:
+        """Entries from position `start` to the head whose topic is in `member`."""
+        total = 0
+        get = member.__getitem__
+        head, mask, size = self.head, self.mask, self.size
+        while start < head:
+            i = start & mask
+            n = min(head - start, size - i)
+            total += sum(map(get, self.routes[i : i + n]))
+            start += n
+        return total
+
+    def entries(self, member: bytearray, start: int) -> list[Entry]:
+        """The entries from position `start` to the head whose topic is in `member`."""
+        out: list[Entry] = []
+        get = member.__getitem__
+        routes, chunks, times, extras = self.routes, self.chunks, self.times, self.extras
+        head, mask, size = self.head, self.mask, self.size
+        while start < head:
+            i = start & mask
+            n = min(head - start, size - i)
+            for j in compress(range(i, i + n), map(get, routes[i : i + n])):
+                out.append((routes[j], chunks[j], times[j], extras[j]))
+            start += n
+        return out

@@ -1,0 +1,278 @@
+"""The bus's shared log: cursors, wrap-around, lazy policies equal to eager ones."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from raven.core.backlog import Backlog
+from raven.core.bus import Bus, Policy, Subscriber, Topic
+from raven.types import Kind
+
+TRADES: Topic = (Kind.TRADE, "x", "BTCUSDT", "")
+ETH_TRADES: Topic = (Kind.TRADE, "x", "ETHUSDT", "")
+QUOTES: Topic = (Kind.QUOTE, "x", "BTCUSDT", "")
+ETH_QUOTES: Topic = (Kind.QUOTE, "x", "ETHUSDT", "")
+BOOK: Topic = (Kind.BOOK, "x", "BTCUSDT", "deltas/5")
+CANDLES: Topic = (Kind.CANDLE, "x", "BTCUSDT", "1m")
+TOPICS = (TRADES, ETH_TRADES, QUOTES, ETH_QUOTES, BOOK, CANDLES)
+
+
+def drain_all(sub: Subscriber, limit: int = 1000) -> list[bytes]:
+    out: list[bytes] = []
+    while True:
+        control, events = sub.drain(limit, 0)
+        if control is not None:
+            out.append(b"control:" + control)
+        elif not events:
+            return out
+        out += events
+
+
+def test_a_subscriber_that_keeps_up_reads_across_many_wraps() -> None:
+    bus, sub = Bus(log_size=16, direct_topics=0), Subscriber("s", 10_000)
+    assert bus.size == 16
+    bus.subscribe(sub, TRADES)
+    sent: list[bytes] = []
+    got: list[bytes] = []
+    for n in range(200):
+        chunk = str(n).encode()
+        bus.publish(TRADES, chunk, n)
+        bus.publish(QUOTES, b"nobody's", n)  # no subscriber: not even logged
+        sent.append(chunk)
+        if n % 7 == 6:
+            got += drain_all(sub, limit=3)
+    got += drain_all(sub)
+    assert got == sent
+    assert bus.head == 200
+    assert sub.stats.queued == sub.stats.sent == 200
+    assert not sub.queue, "never fell behind: nothing went through the private queue"
+
+
+def test_a_laggard_is_settled_before_the_ring_overwrites_its_entries() -> None:
+    bus, sub = Bus(log_size=16, direct_topics=0), Subscriber("s", 100)
+    bus.subscribe(sub, TRADES)
+    sent = [str(n).encode() for n in range(50)]
+    for chunk in sent:
+        bus.publish(TRADES, chunk, 0)
+    assert sub.queue, "more than a log's worth unread: moved to its own queue"
+    assert sub.live == 50
+    assert drain_all(sub) == sent
+    assert sub.stats.dropped == sub.stats.conflated == 0
+
+
+def test_a_subscriber_sees_only_what_was_published_after_it_subscribed() -> None:
+    bus, early, late = Bus(direct_topics=0), Subscriber("early", 100), Subscriber("late", 100)
+    bus.subscribe(early, TRADES)
+    bus.publish(TRADES, b"before", 0)  # still unread by `early`: in the log
+    bus.subscribe(late, TRADES)
+    bus.subscribe(late, QUOTES)
+    bus.publish(QUOTES, b"q", 0)
+    bus.publish(TRADES, b"after", 0)
+    assert drain_all(late) == [b"q", b"after"]
+    assert drain_all(early) == [b"before", b"after"]
+
+
+def test_a_topic_added_while_behind_starts_at_the_subscription() -> None:
+    bus, sub, other = Bus(direct_topics=0), Subscriber("s", 100), Subscriber("o", 100)
+    bus.subscribe(sub, TRADES)
+    bus.subscribe(other, QUOTES)
+    bus.publish(QUOTES, b"q-before", 0)
+    bus.publish(TRADES, b"t1", 0)
+    bus.subscribe(sub, QUOTES)  # `sub` has unread entries, some of QUOTES
+    bus.publish(QUOTES, b"q-after", 0)
+    assert drain_all(sub) == [b"t1", b"q-after"]
+
+
+def test_unsubscribe_keeps_what_was_published_before_it() -> None:
+    bus, sub = Bus(direct_topics=0), Subscriber("s", 100)
+    bus.subscribe(sub, TRADES)
+    bus.subscribe(sub, QUOTES)
+    bus.publish(TRADES, b"t1", 0)
+    bus.publish(QUOTES, b"q1", 0)
+    bus.unsubscribe(sub, TRADES)
+    sub.push_control(b"ack", 0)
+    bus.publish(TRADES, b"t2", 0)
+    bus.publish(QUOTES, b"q2", 0)
+    assert drain_all(sub) == [b"t1", b"q1", b"control:ack", b"q2"]
+    assert not bus.has_subscribers(TRADES)
+
+
+def test_a_topic_id_freed_and_reused_does_not_leak_old_entries() -> None:
+    bus, a, b = Bus(direct_topics=0), Subscriber("a", 100), Subscriber("b", 100)
+    bus.subscribe(a, TRADES)
+    bus.subscribe(b, ETH_TRADES)
+    bus.publish(TRADES, b"btc", 0)
+    bus.unsubscribe(a, TRADES)  # its id is free again
+    bus.subscribe(b, QUOTES)  # may take that id
+    bus.publish(QUOTES, b"q", 0)
+    assert drain_all(b) == [b"q"]
+    assert drain_all(a) == [b"btc"]
+
+
+def test_only_idle_subscribers_of_the_topic_are_woken() -> None:
+    bus, sub = Bus(direct_topics=0), Subscriber("s", 100)
+    bus.subscribe(sub, TRADES)
+    bus.subscribe(Subscriber("other", 100), QUOTES)
+    assert drain_all(sub) == []
+
+    def state() -> tuple[bool, bool, bool]:
+        return sub.idle, sub.wakeup.is_set(), sub in bus.idle
+
+    assert state() == (True, False, True)
+    bus.publish(QUOTES, b"q", 0)
+    assert state() == (True, False, True), "not its topic"
+    bus.publish(TRADES, b"t", 0)
+    assert state() == (False, True, False)
+
+
+def test_many_subscribers_share_one_log_entry_per_event() -> None:
+    bus = Bus(direct_topics=0)
+    subs = [Subscriber(f"s{i}", 1000) for i in range(200)]
+    for sub in subs:
+        bus.subscribe(sub, TRADES)
+        bus.subscribe(sub, QUOTES)
+        drain_all(sub)
+    for n in range(300):
+        bus.publish(TRADES if n % 2 else QUOTES, str(n).encode(), n)
+    assert bus.head == 300, "one entry per event, whatever the subscriber count"
+    assert not bus.idle, "all woken by the first publish"
+    assert all(not sub.queue and sub.live == 300 for sub in subs), "nothing per subscriber"
+    expected = [str(n).encode() for n in range(300)]
+    assert all(drain_all(sub, limit=128) == expected for sub in subs)
+
+
+def test_remove_keeps_the_unread_for_a_final_drain() -> None:
+    bus, sub = Bus(direct_topics=0), Subscriber("s", 100)
+    bus.subscribe(sub, TRADES)
+    bus.publish(TRADES, b"t1", 0)
+    bus.remove(sub)
+    bus.publish(TRADES, b"t2", 0)
+    sub.push_state((Kind.STATUS, "", "", ""), b"bye", 0)
+    assert sub.bus is None
+    assert drain_all(sub) == [b"t1", b"bye"]
+
+
+class Reference:
+    """The per-event queue of old: every event offered to the queue when published."""
+
+    def __init__(self, capacity: int) -> None:
+        self.queue = Backlog("ref", capacity)
+        self.topics: set[Topic] = set()
+
+    def drain(self, limit: int) -> tuple[bytes | None, list[bytes]]:
+        out: list[bytes] = []
+        control, _ = self.queue.take(limit, out)
+        self.queue._stats.sent += len(out)
+        return control, out
+
+
+def random_ops(seed: int, steps: int, direct_topics: int) -> None:
+    """Several subscribers on one small log, each checked against a Reference
+    fed eagerly, after every operation: same frames, counters, gaps, failure.
+    With `direct_topics` 2 they switch between reading the log and being
+    offered each event as their topic count crosses it."""
+    rng = random.Random(seed)
+    bus = Bus(log_size=32, direct_topics=direct_topics)
+    views = dict.fromkeys(TOPICS, 0)  # a book view's state: moves on after each publish
+    pairs: list[tuple[Subscriber, Reference]] = []
+    for i, capacity in enumerate((3, 8, 40, 200)):
+        sub, ref = Subscriber(f"s{i}", capacity), Reference(capacity)
+        if i == 1:
+            sub.policies[Kind.TRADE] = ref.queue.policies[Kind.TRADE] = Policy.DISCONNECT
+        pairs.append((sub, ref))
+
+    def resnapshot() -> bytes:
+        return f"snap@{views[BOOK]}".encode()
+
+    for step in range(steps):
+        roll = rng.random()
+        if roll < 0.6:
+            topic = rng.choice(TOPICS)
+            chunk = f"{topic[2]}/{topic[0].name}#{step}".encode()
+            keep = topic == CANDLES and rng.random() < 0.2
+            snap = resnapshot if topic == BOOK else None
+            for _, ref in pairs:
+                if topic in ref.topics:
+                    ref.queue.offer(topic, chunk, step, keep, snap)
+            bus.publish(topic, chunk, step, keep, snap)
+            views[topic] += 1
+        else:
+            sub, ref = rng.choice(pairs)
+            if roll < 0.85:
+                limit = rng.randint(1, 12)
+                assert sub.drain(limit, 0) == ref.drain(limit)
+            elif roll < 0.9:
+                sub.push_control(b"ack%d" % step, step)
+                ref.queue._control(b"ack%d" % step, step)
+            else:
+                topic = rng.choice(TOPICS)
+                if topic in ref.topics and rng.random() < 0.5:
+                    ref.topics.discard(topic)
+                    assert bus.unsubscribe(sub, topic)
+                elif topic not in ref.topics:
+                    ref.topics.add(topic)
+                    assert bus.subscribe(sub, topic)
+        for sub, ref in pairs:
+            assert sub.stats == ref.queue._stats
+            assert sub.live == ref.queue.held
+            assert sub.pending_gap == ref.queue.pending_gap
+            assert sub.failure == ref.queue.failure
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("direct_topics", [0, 2])
+def test_lazy_policies_equal_the_per_event_queue(seed: int, direct_topics: int) -> None:
+    random_ops(seed, 3000, direct_topics)
+
+
+def mode(sub: Subscriber) -> str:
+    return "direct" if sub.direct else "log"
+
+
+def test_few_topics_are_offered_directly_and_many_read_the_log() -> None:
+    bus = Bus(direct_topics=2)
+    sub = Subscriber("s", 100)
+    bus.subscribe(sub, TRADES)
+    bus.publish(TRADES, b"t1", 0)
+    assert mode(sub) == "direct"
+    assert sub.queue, "offered on publish"
+    bus.subscribe(sub, QUOTES)
+    bus.subscribe(sub, BOOK)  # a third topic: reads the log from here on
+    bus.publish(QUOTES, b"q1", 0)
+    assert mode(sub) == "log"
+    assert bus.head == 1, "only what a log reader wants is logged"
+    bus.unsubscribe(sub, BOOK)  # back to two: offered again
+    bus.publish(TRADES, b"t2", 0)
+    assert mode(sub) == "direct"
+    assert drain_all(sub) == [b"t1", b"q1", b"t2"]
+
+
+def test_an_overflowing_reader_is_offered_directly_until_it_catches_up() -> None:
+    bus, sub = Bus(direct_topics=0), Subscriber("s", 4)
+    bus.subscribe(sub, TRADES)
+    for n in range(10):
+        bus.publish(TRADES, b"%d" % n, 0)
+    assert (sub.behind, sub.direct) == (True, True)
+    assert sub.stats.dropped == 6
+    assert sub.drain(1, 0) == (None, [b"6"])  # 3 left: more than half the capacity
+    assert sub.direct
+    assert sub.drain(1, 0) == (None, [b"7"])  # 2 left: back to reading the log
+    assert (sub.behind, sub.direct) == (False, False)
+    head = bus.head
+    bus.publish(TRADES, b"10", 0)
+    assert bus.head == head + 1, "logged again"
+    assert drain_all(sub) == [b"8", b"9", b"10"]
+    assert sub.pending_gap == 6, "the Gap marker is the sender's to add (ClientStream)"
+
+
+def test_a_waiting_subscriber_that_starts_reading_the_log_is_woken() -> None:
+    bus, sub = Bus(direct_topics=1), Subscriber("s", 100)
+    bus.subscribe(sub, TRADES)
+    assert drain_all(sub) == []
+    assert not sub.wakeup.is_set(), "its sender waits"
+    bus.subscribe(sub, QUOTES)  # two topics: a log reader now
+    bus.publish(QUOTES, b"q", 0)
+    assert sub.wakeup.is_set()
+    assert drain_all(sub) == [b"q"]
