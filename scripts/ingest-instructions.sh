@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Instructions per frame of the ingest scenario, counted by callgrind: a
+# deterministic measure, unlike time on a shared machine.
+#
+# Builds the fixed feed (20 symbols, 20,000 transactions) once into
+# $RAVEN_FEED (default /tmp/raven-ingest-feed.msgpack), then counts a run that
+# only loads it and a run that loads it and runs `Ingest(feed).run(frames)`
+# (src/raven/bench/ingest.py); prints (run - load) / frames. Keeps the
+# callgrind output of the run in $OUT (default /tmp/raven-ingest.callgrind)
+# for callgrind_annotate.
+#
+# Usage: scripts/ingest-instructions.sh [digest]
+#   digest: also print the replay fingerprint (same digest = same behaviour).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+FEED="${RAVEN_FEED:-/tmp/raven-ingest-feed.msgpack}"
+OUT="${OUT:-/tmp/raven-ingest.callgrind}"
+HELPER=scripts/ingest_instructions.py
+[ -s "$FEED" ] || $PY $HELPER dump "$FEED"
+count() {  # total instructions (Ir) of one helper mode under callgrind
+    local out="$1"; shift
+    valgrind --tool=callgrind --callgrind-out-file="$out" $PY $HELPER "$@" >/dev/null 2>"$out.log"
+    grep -m1 '^summary:' "$out" | awk '{print $2}'
+}
+base=$(count "$OUT.load" load "$FEED")
+full=$(count "$OUT" run "$FEED")
+frames=$($PY -c "import msgspec,sys; print(len(msgspec.msgpack.decode(open(sys.argv[1],'rb').read())['frames']))" "$FEED")
+echo "load only: $base Ir; load + ingest: $full Ir; frames: $frames"
+echo "instructions per frame: $(( (full - base) / frames ))"
+if [ "${1:-}" = digest ]; then
+    echo "digest (views, no views): $($PY $HELPER digest "$FEED")"
+fi
