@@ -9,8 +9,10 @@
 # callgrind output of the run in $OUT (default /tmp/raven-ingest.callgrind)
 # for callgrind_annotate.
 #
-# Usage: scripts/ingest-instructions.sh [digest]
+# Usage: scripts/ingest-instructions.sh [digest | TYPE]
 #   digest: also print the replay fingerprint (same digest = same behaviour).
+#   TYPE: count only that stream type's frames (aggTrade, bookTicker,
+#         depth@100ms, kline_1m, markPrice@1s): the cost per frame of one kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -23,9 +25,11 @@ count() {  # total instructions (Ir) of one helper mode under callgrind
     valgrind --tool=callgrind --callgrind-out-file="$out" $PY $HELPER "$@" >/dev/null 2>"$out.log"
     grep -m1 '^summary:' "$out" | awk '{print $2}'
 }
-base=$(count "$OUT.load" load "$FEED")
-full=$(count "$OUT" run "$FEED")
-frames=$($PY -c "import msgspec,sys; print(len(msgspec.msgpack.decode(open(sys.argv[1],'rb').read())['frames']))" "$FEED")
+ONLY=""
+[ -n "${1:-}" ] && [ "$1" != digest ] && ONLY="$1"
+base=$(count "$OUT.load" load "$FEED" $ONLY)
+full=$(count "$OUT" run "$FEED" $ONLY)
+frames=$($PY $HELPER run "$FEED" $ONLY | awk '{print $2}')
 echo "load only: $base Ir; load + ingest: $full Ir; frames: $frames"
 echo "instructions per frame: $(( (full - base) / frames ))"
 if [ "${1:-}" = digest ]; then

@@ -4,6 +4,7 @@ saved once and replayed, so callgrind can count the instructions per frame.
     dump PATH    build the feed (20 symbols, 20,000 transactions) into PATH (msgpack)
     load PATH    only load it (the baseline run, subtracted)
     run PATH     load it and run `Ingest(feed).run(frames)` (bench/ingest.py's call)
+    load|run PATH TYPE   the same with only one stream type's frames (e.g. bookTicker)
     digest PATH  replay it on a fixed clock with a subscriber on every topic and
                  delta views on every book; print a SHA-256 of everything published,
                  the counters and the final books (equal digests: same behaviour)
@@ -33,9 +34,14 @@ from raven.types import Kind
 T0 = 1_790_000_000_000_000_000  # the replay's first receive time (the feed's clock)
 
 
-def load(path: str) -> Feed:
+def load(path: str, only: str = "") -> Feed:
+    """The saved feed; with `only` (e.g. "bookTicker"), just that stream type's frames."""
     with open(path, "rb") as f:
-        return msgspec.msgpack.decode(f.read(), type=Feed)
+        feed = msgspec.msgpack.decode(f.read(), type=Feed)
+    if only:
+        mark = f'@{only}"'.encode()
+        feed.frames = [frame for frame in feed.frames if mark in frame[:64]]
+    return feed
 
 
 class HashingBus(Bus):
@@ -99,13 +105,14 @@ def digest(feed: Feed, views: bool = True) -> str:
 
 def main() -> None:
     mode, path = sys.argv[1], sys.argv[2]
+    only = sys.argv[3] if len(sys.argv) > 3 else ""
     if mode == "dump":
         with open(path, "wb") as f:
             f.write(msgspec.msgpack.encode(build_feed(20, 20_000)))
     elif mode == "load":
-        load(path)
+        load(path, only)
     elif mode == "run":
-        feed = load(path)
+        feed = load(path, only)
         ingest = Ingest(feed)
         ingest.run(feed.frames)
         problem = ingest.check()
