@@ -30,7 +30,7 @@ late trade, older than the smallest open bar, is left out of every interval.
 from __future__ import annotations
 
 from raven.config import interval_seconds
-from raven.core.decimals import Scaled, add, format_scaled, multiply, parse
+from raven.core.decimals import Scaled, add, format_scaled, parse
 from raven.model import Candle, Trade
 from raven.types import S_NS
 
@@ -116,8 +116,12 @@ class CandleBuilder:
                 self.high, self.high_f = text, price_f
             elif price_f < self.low_f:
                 self.low, self.low_f = text, price_f
-            self.volume = add(self.volume, qty)
-            self.quote_volume = add(self.quote_volume, notional)
+            # decimals.add, written out for the usual case of equal scales.
+            v, n = self.volume, self.quote_volume
+            self.volume = (v[0] + qty[0], v[1]) if v[1] == qty[1] else add(v, qty)
+            self.quote_volume = (
+                (n[0] + notional[0], n[1]) if n[1] == notional[1] else add(n, notional)
+            )
         self.close = text
         self.count += 1
         self.exchange_time = t
@@ -261,8 +265,10 @@ class CandleSet:
 
     def add(self, trade: Trade) -> list[tuple[int, Candle]]:
         """Feed a trade; returns (builder index, final candle) of every bar it closed."""
-        price, qty = self.number(trade.price), self.number(trade.quantity)
-        notional = multiply(price, qty)
+        numbers = self._numbers  # the cache read inline (a Scaled is never falsy)
+        price = numbers.get(trade.price) or self.number(trade.price)
+        qty = numbers.get(trade.quantity) or self.number(trade.quantity)
+        notional = (price[0] * qty[0], price[1] + qty[1])  # decimals.multiply
         price_f = float(trade.price)
         builders = self.builders
         closed: list[tuple[int, Candle]] = []

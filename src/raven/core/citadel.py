@@ -231,7 +231,7 @@ class Citadel:
         value = rules.positive_finite(text, allow_zero)
         if value is None:
             raise Rejected(rules.POSITIVE_FINITE, f"{text!r} is not a positive decimal")
-        snapped = rules.on_grid(value, grid)
+        snapped = value if grid is None else grid.snap(value)  # rules.on_grid
         if snapped is None:
             raise Rejected(rule, f"{text!r} is off the grid of {grid.text if grid else '?'}")
         if snapped is value:
