@@ -29,6 +29,8 @@ late trade, older than the smallest open bar, is left out of every interval.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from raven.config import interval_seconds
 from raven.core.decimals import Scaled, add, format_scaled, parse
 from raven.model import Candle, Trade
@@ -95,17 +97,18 @@ class CandleBuilder:
         A late trade (older than the open bar) is counted and changes nothing."""
         t = trade.exchange_time
         closed = None
-        if self.count:
+        count = self.count
+        if count:
             if t >= self.close_time:
                 closed = self.final()
                 self.closed_bar = self.bar()
-                self.count = 0
+                count = 0
             elif t < self.open_time:
                 self.late += 1
                 return None
         self._cached = None
         text = trade.price
-        if not self.count:
+        if not count:
             start = t - t % self.length
             self.open_time, self.close_time = start, start + self.length
             self.open = self.high = self.low = text
@@ -123,7 +126,7 @@ class CandleBuilder:
                 (n[0] + notional[0], n[1]) if n[1] == notional[1] else add(n, notional)
             )
         self.close = text
-        self.count += 1
+        self.count = count + 1
         self.exchange_time = t
         self.receive_time = trade.receive_time
         self.version += 1
@@ -263,7 +266,7 @@ class CandleSet:
                 self.builders.append(CandleBuilder(exchange, symbol, name))
                 self._direct.append(i)
 
-    def add(self, trade: Trade) -> list[tuple[int, Candle]]:
+    def add(self, trade: Trade) -> Sequence[tuple[int, Candle]]:
         """Feed a trade; returns (builder index, final candle) of every bar it closed."""
         numbers = self._numbers  # the cache read inline (a Scaled is never falsy)
         price = numbers.get(trade.price) or self.number(trade.price)
@@ -271,12 +274,16 @@ class CandleSet:
         notional = (price[0] * qty[0], price[1] + qty[1])  # decimals.multiply
         price_f = float(trade.price)
         builders = self.builders
-        closed: list[tuple[int, Candle]] = []
+        closed: list[tuple[int, Candle]] | None = None  # made only when a bar closes
         for i in self._direct:
             bar = builders[i].add(trade, price_f, qty, notional)
             if bar is not None:
+                if closed is None:
+                    closed = []
                 closed.append((i, bar))
-        if closed and closed[0][0] == self._direct[0] and self._rollups:
+        if closed is None:
+            return ()
+        if closed[0][0] == self._direct[0] and self._rollups:
             done = builders[self._direct[0]].closed_bar
             t = trade.exchange_time
             for i in self._rollups:

@@ -185,9 +185,10 @@ class Pipeline:
             bus.publish(topics[i], codec.encode(closed), now, True)
             if self.recorder is not None:
                 self.recorder.record(closed)
-        for builder, topic in zip(builders, topics, strict=True):
-            if bus.has_subscribers(topic):
-                current = rec.candle_chunk(builder)
+        has_subscribers = bus.has_subscribers
+        for i, topic in enumerate(topics):  # topics[i] is builders[i]'s
+            if has_subscribers(topic):
+                current = rec.candle_chunk(builders[i])
                 if current is not None:
                     bus.publish(topic, current[1], now)
 
