@@ -30,7 +30,6 @@ from raven.core.pipeline import MemoryRecorder, Pipeline
 from raven.core.state import MarketState
 from raven.types import Kind
 
-
 T0 = 1_790_000_000_000_000_000  # the replay's first receive time (the feed's clock)
 
 
