@@ -88,7 +88,8 @@ def _s(tag: bytes, text: str) -> bytes:
     if not text:
         return b""
     raw = text.encode()
-    return tag + length(len(raw)) + raw
+    n = len(raw)
+    return tag + (_SMALL[n] if n < 16384 else varint(n)) + raw  # length(), written out
 
 
 def _v(tag: bytes, value: int) -> bytes:

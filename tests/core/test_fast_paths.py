@@ -15,7 +15,7 @@ from raven.core import decimals, rules
 from raven.core.book import BookSide
 from raven.core.citadel import Citadel
 from raven.core.decimals import Increment, Scaled
-from raven.model import BookDelta, Quote, Trade
+from raven.model import BookDelta, Candle, Quote, Trade
 from raven.types import Side
 
 prices = st.sampled_from(["1", "1.0", "1.5", "2", "2.50", "3.25", "10", "0.001", "99.9"])
@@ -122,3 +122,19 @@ def test_time_rule_inline_names_the_same_rule() -> None:
     assert c.rejected == {(rules.TIME_FUTURE, "x", "S"): 1, (rules.TIME_PAST, "x", "S"): 1}
     off = Citadel(ValidationConfig(max_future_s=0, max_past_s=0))
     assert off.check(Trade("x", "S", "1", "1", Side.BUY, 1, 10**18, 1)) is not None
+
+
+def test_kline_texts_seen_before_skip_the_parse_but_bad_ones_still_fail() -> None:
+    c = citadel()
+
+    def kline(open_: str, volume: str) -> Candle:
+        return Candle("x", "S", "1m", 0, 60, open_, "2", "1", "1.5", volume, "3", 4, False,
+                      False, 10, 10)  # fmt: skip
+
+    for _ in range(2):  # parsed, then known
+        good = kline("1.0", "0")
+        assert c.kline(good) is good
+    assert c.kline(kline("0", "0")) is None  # a price must be > 0, even if "0" is a known volume
+    assert c.kline(kline("1.0", "-1")) is None
+    assert c.kline(kline("1.0", "1e3")) is None
+    assert c.rejected == {(rules.POSITIVE_FINITE, "x", "S"): 3}

@@ -70,6 +70,8 @@ class Guard:
         "exchange",
         "ids",
         "lookup_ns",
+        "nonnegative",
+        "positive",
         "prices",
         "quantities",
         "reference",
@@ -88,6 +90,10 @@ class Guard:
         self.prices: dict[str, str] = {}  # accepted price text -> sanitized text
         self.quantities: dict[str, str] = {}  # accepted positive quantity -> sanitized
         self.volumes: dict[str, str] = {}  # accepted quantity that may be zero -> sanitized
+        # Texts already found to be plain decimals > 0 / >= 0 (kline and mark prices,
+        # volumes: no grid rule), so a repeated one costs a set lookup, not a parse.
+        self.positive: set[str] = set()
+        self.nonnegative: set[str] = set()
         self.reference = 0.0  # last accepted trade price, quote mid or mark; 0: none yet
         self.band_misses = 0  # consecutive band rejections
         self.ids = rules.RecentIds(id_window)
@@ -354,13 +360,22 @@ class Citadel:
 
     def kline(self, e: Candle) -> Candle | None:
         try:
-            self._enter(e, self._past)
+            guard = self._enter(e, self._past)
+            positive, nonnegative = guard.positive, guard.nonnegative
             for text in (e.open, e.high, e.low, e.close):
-                if rules.positive_finite(text) is None:
-                    raise Rejected(rules.POSITIVE_FINITE, f"kline price {text!r} is not positive")
+                if text not in positive:
+                    if rules.positive_finite(text) is None:
+                        raise Rejected(
+                            rules.POSITIVE_FINITE, f"kline price {text!r} is not positive"
+                        )
+                    _known(positive, text)
             for text in (e.volume, e.quote_volume):
-                if rules.positive_finite(text, allow_zero=True) is None:
-                    raise Rejected(rules.POSITIVE_FINITE, f"kline volume {text!r} is not a decimal")
+                if text not in nonnegative:
+                    if rules.positive_finite(text, allow_zero=True) is None:
+                        raise Rejected(
+                            rules.POSITIVE_FINITE, f"kline volume {text!r} is not a decimal"
+                        )
+                    _known(nonnegative, text)
         except Rejected as rejection:
             self._rejected(e, rejection)
             return None
@@ -414,6 +429,12 @@ class Citadel:
         rule, exchange, symbol = key
         suffix = f" (+{more} more since the last report)" if more else ""
         log.warning("%s %s: %s: %s%s", exchange, symbol, rule, detail, suffix)
+
+
+def _known(cache: set[str], text: str) -> None:
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()  # bounded, as _remember
+    cache.add(text)
 
 
 def _remember(cache: dict[str, str], text: str, out: str) -> None:
