@@ -124,7 +124,6 @@ class Pipeline:
         hist = self.latency_exchange_to_receive  # Histogram.observe_ns, inline
         seconds = (receive - event.exchange_time) / 1e9
         hist.buckets[bisect_left(hist.bounds, seconds)] += 1
-        hist.count += 1
         hist.sum += seconds
         if kind is BookDelta and not rec.book_live:
             self.books.stats.stale_drops += 1  # the resync's snapshot will cover it
@@ -144,7 +143,6 @@ class Pipeline:
         hist = self.latency_receive_to_publish
         seconds = (time_ns() - receive) / 1e9
         hist.buckets[bisect_left(hist.bounds, seconds)] += 1
-        hist.count += 1
         hist.sum += seconds
         recorder = self.recorder
         if recorder is not None:
