@@ -15,6 +15,8 @@
 #         depth@100ms, kline_1m, markPrice@1s): the cost per frame of one kind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A fixed string hash seed: dict layouts, and so the counts, repeat exactly.
+export PYTHONHASHSEED="${PYTHONHASHSEED:-0}"
 PY=.venv/bin/python
 FEED="${RAVEN_FEED:-/tmp/raven-ingest-feed.msgpack}"
 OUT="${OUT:-/tmp/raven-ingest.callgrind}"
