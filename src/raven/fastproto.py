@@ -88,7 +88,8 @@ def _s(tag: bytes, text: str) -> bytes:
     if not text:
         return b""
     raw = text.encode()
-    return tag + length(len(raw)) + raw
+    n = len(raw)
+    return tag + (_SMALL[n] if n < 16384 else varint(n)) + raw  # length(), written out
 
 
 def _v(tag: bytes, value: int) -> bytes:
@@ -119,8 +120,24 @@ def event(e: Event, tag: bytes, body: bytes) -> bytes:
 def trade(e: Trade) -> bytes:
     # Prices, quantities and their lengths are far below 16 KiB: _SMALL directly.
     p, q = e.price.encode(), e.quantity.encode()
+    lp, lq = len(p), len(q)
+    try:
+        head = _heads[e.exchange][e.symbol]
+    except KeyError:
+        head = _head(e.exchange, e.symbol)
+    if lp < 128 and lq < 128:
+        # The whole chunk in one format (`event` written out): body length is the
+        # texts plus 33 bytes of tags, one-byte lengths, side and the three ids.
+        n = lp + lq + 33
+        size = _SMALL[n]
+        return b"\x12%b%b%b\x52%b\x0a%b%b\x12%b%b\x18%b%b" % (
+            _SMALL[len(head) + 19 + len(size) + n], head,
+            _TIMES(0x19, e.exchange_time, 0x21, e.receive_time), size,
+            _SMALL[lp], p, _SMALL[lq], q, _SMALL[e.side],
+            _TRADE_IDS(0x21, e.trade_id, 0x29, e.first_trade_id, 0x31, e.last_trade_id),
+        )  # fmt: skip
     body = b"\x0a%b%b\x12%b%b\x18%b%b" % (
-        _SMALL[len(p)], p, _SMALL[len(q)], q, _SMALL[e.side],
+        length(lp), p, length(lq), q, _SMALL[e.side],
         _TRADE_IDS(0x21, e.trade_id, 0x29, e.first_trade_id, 0x31, e.last_trade_id),
     )  # fmt: skip
     return event(e, TAG_TRADE, body)
@@ -129,9 +146,24 @@ def trade(e: Trade) -> bytes:
 def quote(e: Quote) -> bytes:
     bp, bq = e.bid_price.encode(), e.bid_quantity.encode()
     ap, aq = e.ask_price.encode(), e.ask_quantity.encode()
+    lbp, lbq, lap, laq = len(bp), len(bq), len(ap), len(aq)
+    try:
+        head = _heads[e.exchange][e.symbol]
+    except KeyError:
+        head = _head(e.exchange, e.symbol)
+    if lbp < 128 and lbq < 128 and lap < 128 and laq < 128:
+        # One format for the whole chunk, as in `trade`: 17 bytes of tags, one-byte
+        # lengths and the fixed64 update id besides the texts.
+        n = lbp + lbq + lap + laq + 17
+        size = _SMALL[n]
+        return b"\x12%b%b%b\x5a%b\x0a%b%b\x12%b%b\x1a%b%b\x22%b%b\x29%b" % (
+            _SMALL[len(head) + 19 + len(size) + n], head,
+            _TIMES(0x19, e.exchange_time, 0x21, e.receive_time), size,
+            _SMALL[lbp], bp, _SMALL[lbq], bq, _SMALL[lap], ap, _SMALL[laq], aq,
+            _U(e.update_id),
+        )  # fmt: skip
     body = b"\x0a%b%b\x12%b%b\x1a%b%b\x22%b%b\x29%b" % (
-        _SMALL[len(bp)], bp, _SMALL[len(bq)], bq, _SMALL[len(ap)], ap,
-        _SMALL[len(aq)], aq, _U(e.update_id),
+        length(lbp), bp, length(lbq), bq, length(lap), ap, length(laq), aq, _U(e.update_id),
     )  # fmt: skip
     return event(e, TAG_QUOTE, body)
 

@@ -46,6 +46,22 @@ class BookSide:
             insort(self._keys, key)
         levels[key] = (price, quantity)
 
+    def apply(self, levels: Iterable[Level]) -> None:
+        """`set` of each level, written out: this loop runs for every level of
+        every book update. The level tuple itself is stored (it is immutable)."""
+        book = self._levels
+        keys = self._keys
+        for level in levels:
+            price, quantity = level
+            key = float(price)
+            if float(quantity) == 0.0:
+                if book.pop(key, None) is not None:
+                    del keys[bisect_left(keys, key)]
+            else:
+                if key not in book:
+                    insort(keys, key)
+                book[key] = level
+
     def best(self) -> Level | None:
         if not self._keys:
             return None
@@ -90,12 +106,8 @@ class OrderBook:
 
     def apply(self, bids: Iterable[Level], asks: Iterable[Level], update_id: int) -> None:
         """Apply absolute level quantities (quantity "0" removes)."""
-        bid_set = self.bids.set
-        for price, qty in bids:
-            bid_set(price, qty)
-        ask_set = self.asks.set
-        for price, qty in asks:
-            ask_set(price, qty)
+        self.bids.apply(bids)
+        self.asks.apply(asks)
         self.update_id = update_id
 
     def best_bid(self) -> Level | None:

@@ -29,8 +29,10 @@ late trade, older than the smallest open bar, is left out of every interval.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from raven.config import interval_seconds
-from raven.core.decimals import Scaled, add, format_scaled, multiply, parse
+from raven.core.decimals import Scaled, add, format_scaled, parse
 from raven.model import Candle, Trade
 from raven.types import S_NS
 
@@ -95,17 +97,18 @@ class CandleBuilder:
         A late trade (older than the open bar) is counted and changes nothing."""
         t = trade.exchange_time
         closed = None
-        if self.count:
+        count = self.count
+        if count:
             if t >= self.close_time:
                 closed = self.final()
                 self.closed_bar = self.bar()
-                self.count = 0
+                count = 0
             elif t < self.open_time:
                 self.late += 1
                 return None
         self._cached = None
         text = trade.price
-        if not self.count:
+        if not count:
             start = t - t % self.length
             self.open_time, self.close_time = start, start + self.length
             self.open = self.high = self.low = text
@@ -116,10 +119,14 @@ class CandleBuilder:
                 self.high, self.high_f = text, price_f
             elif price_f < self.low_f:
                 self.low, self.low_f = text, price_f
-            self.volume = add(self.volume, qty)
-            self.quote_volume = add(self.quote_volume, notional)
+            # decimals.add, written out for the usual case of equal scales.
+            v, n = self.volume, self.quote_volume
+            self.volume = (v[0] + qty[0], v[1]) if v[1] == qty[1] else add(v, qty)
+            self.quote_volume = (
+                (n[0] + notional[0], n[1]) if n[1] == notional[1] else add(n, notional)
+            )
         self.close = text
-        self.count += 1
+        self.count = count + 1
         self.exchange_time = t
         self.receive_time = trade.receive_time
         self.version += 1
@@ -259,18 +266,24 @@ class CandleSet:
                 self.builders.append(CandleBuilder(exchange, symbol, name))
                 self._direct.append(i)
 
-    def add(self, trade: Trade) -> list[tuple[int, Candle]]:
+    def add(self, trade: Trade) -> Sequence[tuple[int, Candle]]:
         """Feed a trade; returns (builder index, final candle) of every bar it closed."""
-        price, qty = self.number(trade.price), self.number(trade.quantity)
-        notional = multiply(price, qty)
+        numbers = self._numbers  # the cache read inline (a Scaled is never falsy)
+        price = numbers.get(trade.price) or self.number(trade.price)
+        qty = numbers.get(trade.quantity) or self.number(trade.quantity)
+        notional = (price[0] * qty[0], price[1] + qty[1])  # decimals.multiply
         price_f = float(trade.price)
         builders = self.builders
-        closed: list[tuple[int, Candle]] = []
+        closed: list[tuple[int, Candle]] | None = None  # made only when a bar closes
         for i in self._direct:
             bar = builders[i].add(trade, price_f, qty, notional)
             if bar is not None:
+                if closed is None:
+                    closed = []
                 closed.append((i, bar))
-        if closed and closed[0][0] == self._direct[0] and self._rollups:
+        if closed is None:
+            return ()
+        if closed[0][0] == self._direct[0] and self._rollups:
             done = builders[self._direct[0]].closed_bar
             t = trade.exchange_time
             for i in self._rollups:

@@ -51,6 +51,7 @@ log = logging.getLogger("raven.core.citadel")
 Increments = Callable[[str, str], tuple[str, str] | None]  # (exchange, symbol) -> (tick, step)
 CACHE_LIMIT = 65_536  # sanitized numbers remembered per symbol and field before a reset
 LOOKUP_RETRY_NS = S_NS  # how often to ask again for a symbol's unknown tick and step
+_NO_LIMIT = 1 << 62  # a time limit of 0 (off), as a bound no time difference reaches
 
 
 class Rejected(Exception):
@@ -69,6 +70,8 @@ class Guard:
         "exchange",
         "ids",
         "lookup_ns",
+        "nonnegative",
+        "positive",
         "prices",
         "quantities",
         "reference",
@@ -87,6 +90,10 @@ class Guard:
         self.prices: dict[str, str] = {}  # accepted price text -> sanitized text
         self.quantities: dict[str, str] = {}  # accepted positive quantity -> sanitized
         self.volumes: dict[str, str] = {}  # accepted quantity that may be zero -> sanitized
+        # Texts already found to be plain decimals > 0 / >= 0 (kline and mark prices,
+        # volumes: no grid rule), so a repeated one costs a set lookup, not a parse.
+        self.positive: set[str] = set()
+        self.nonnegative: set[str] = set()
         self.reference = 0.0  # last accepted trade price, quote mid or mark; 0: none yet
         self.band_misses = 0  # consecutive band rejections
         self.ids = rules.RecentIds(id_window)
@@ -106,6 +113,8 @@ class Citadel:
         self.max_future_ns = int(config.max_future_s * S_NS)
         self.max_past_ns = int(config.max_past_s * S_NS)
         self.band = config.max_price_deviation
+        self._future = self.max_future_ns or _NO_LIMIT
+        self._past = self.max_past_ns or _NO_LIMIT
         self._guards: dict[str, dict[str, Guard]] = {}
         # Counters the metrics layer reads: (rule, exchange, symbol) -> count.
         self.rejected: dict[tuple[str, str, str], int] = {}
@@ -114,14 +123,16 @@ class Citadel:
         self.checked = 0
         self._last_log: dict[tuple[str, str, str], float] = {}
         self._suppressed: dict[tuple[str, str, str], int] = {}
-        self._checks: dict[type[Any], Callable[[Any, Guard], Any]] = {
-            Trade: self._trade,
-            Quote: self._quote,
-            BookDelta: self._delta,
-            BookSnapshot: self._snapshot,
-            Candle: self._kline,
-            Funding: self._funding,
-            Liquidation: self._liquidation,
+        # Per event type: the whole check (`check` dispatches here; the pipeline
+        # calls these directly). Each returns the event, sanitized, or None.
+        self.checks: dict[type[Any], Callable[[Any], Any]] = {
+            Trade: self.trade,
+            Quote: self.quote,
+            BookDelta: self.delta,
+            BookSnapshot: self.snapshot,
+            Candle: self.kline,
+            Funding: self.funding,
+            Liquidation: self.liquidation,
         }
 
     # --- entry points -------------------------------------------------------
@@ -130,25 +141,27 @@ class Citadel:
         """The event, sanitized, or None when a rule rejects it."""
         if type(event) is Status:
             return event  # Raven's own and the connector's state changes
+        return self.checks[type(event)](event)  # type: ignore[no-any-return]
+
+    def _enter(self, event: Any, max_past_ns: int) -> Guard:
+        """Count the check, find the symbol's guard, apply the time rule (raises)."""
         self.checked += 1
-        by_symbol = self._guards.get(event.exchange)
-        guard = by_symbol.get(event.symbol) if by_symbol is not None else None
+        try:
+            guard = self._guards[event.exchange][event.symbol]
+        except KeyError:
+            guard = None
         if guard is None or guard.tick is None:  # new, or still without tick and step
             guard = self.guard(event.exchange, event.symbol, event.receive_time)
-        problem = rules.exchange_time(
-            event.exchange_time,
-            event.receive_time,
-            self.max_future_ns,
-            0 if type(event) is BookSnapshot else self.max_past_ns,
-        )
-        try:
-            if problem:
-                raise Rejected(problem, f"exchange time {event.exchange_time} vs receive "
-                               f"time {event.receive_time}")  # fmt: skip
-            return self._checks[type(event)](event, guard)  # type: ignore[no-any-return]
-        except Rejected as rejection:
-            self.reject(rejection.rule, event.exchange, event.symbol, rejection.detail)
-            return None
+        t = event.exchange_time
+        # The rules.exchange_time test written out for the common case (limits of 0
+        # are "off": _NO_LIMIT); the rule's own function names the failure.
+        if t > 0 and (
+            t - event.receive_time > self._future or event.receive_time - t > max_past_ns
+        ):
+            past = 0 if max_past_ns == _NO_LIMIT else self.max_past_ns
+            problem = rules.exchange_time(t, event.receive_time, self.max_future_ns, past)
+            raise Rejected(problem, f"exchange time {t} vs receive time {event.receive_time}")
+        return guard
 
     def flag_crossed(self, exchange: str, symbol: str, bid: str, ask: str) -> None:
         """Count (and log, rate-limited) a crossed or locked L2 book."""
@@ -224,7 +237,7 @@ class Citadel:
         value = rules.positive_finite(text, allow_zero)
         if value is None:
             raise Rejected(rules.POSITIVE_FINITE, f"{text!r} is not a positive decimal")
-        snapped = rules.on_grid(value, grid)
+        snapped = value if grid is None else grid.snap(value)  # rules.on_grid
         if snapped is None:
             raise Rejected(rule, f"{text!r} is off the grid of {grid.text if grid else '?'}")
         if snapped is value:
@@ -247,7 +260,8 @@ class Citadel:
 
     def _levels(self, guard: Guard, levels: tuple[Level, ...], zero: bool) -> tuple[Level, ...]:
         # Hot (every level of every book update): the caches are read inline, and a
-        # cached text is never empty, so `or` falls through only on a miss.
+        # cached text is never empty, so `or` falls through only on a miss. A cached
+        # text is an equal string, not the event's own object: compared by value.
         prices = guard.prices
         qtys = guard.volumes if zero else guard.quantities
         price, qty = self._price, self._volume if zero else self._quantity
@@ -255,91 +269,150 @@ class Citadel:
         for i, (p, q) in enumerate(levels):
             sp = prices.get(p) or price(guard, p)
             sq = qtys.get(q) or qty(guard, q)
-            if sp is not p or sq is not q:
-                if out is None:
-                    out = list(levels[:i])
+            if out is not None:
                 out.append((sp, sq))
-            elif out is not None:
-                out.append((p, q))
+            elif sp != p or sq != q:
+                out = list(levels[:i])
+                out.append((sp, sq))
         return levels if out is None else tuple(out)
 
-    # --- per kind -----------------------------------------------------------
+    def _rejected(self, e: Any, rejection: Rejected) -> None:
+        self.reject(rejection.rule, e.exchange, e.symbol, rejection.detail)
 
-    def _trade(self, e: Trade, guard: Guard) -> Trade:
-        price = guard.prices.get(e.price) or self._price(guard, e.price)
-        qty = guard.quantities.get(e.quantity) or self._quantity(guard, e.quantity)
-        value = float(price)
-        self._band(guard, value, "trade price")
-        if e.trade_id and guard.ids.seen(e.trade_id):
-            raise Rejected(rules.DUPLICATE_TRADE, f"trade id {e.trade_id} seen already")
+    # --- per kind: the whole check of one event type --------------------------
+
+    def trade(self, e: Trade) -> Trade | None:
+        try:
+            guard = self._enter(e, self._past)
+            price = guard.prices.get(e.price) or self._price(guard, e.price)
+            qty = guard.quantities.get(e.quantity) or self._quantity(guard, e.quantity)
+            value = float(price)
+            ref = guard.reference  # the band rule inline; _band when outside it
+            if ref > 0.0 and self.band > 0.0 and abs(value - ref) > self.band * ref:
+                self._band(guard, value, "trade price")
+            else:
+                guard.band_misses = 0
+            if e.trade_id and guard.ids.seen(e.trade_id):
+                raise Rejected(rules.DUPLICATE_TRADE, f"trade id {e.trade_id} seen already")
+        except Rejected as rejection:
+            self._rejected(e, rejection)
+            return None
         guard.reference = value
-        if price is e.price and qty is e.quantity:
+        if price == e.price and qty == e.quantity:
             return e
         return msgspec.structs.replace(e, price=price, quantity=qty)
 
-    def _quote(self, e: Quote, guard: Guard) -> Quote:
-        prices, qtys = guard.prices, guard.quantities
-        bid = prices.get(e.bid_price) or self._price(guard, e.bid_price)
-        ask = prices.get(e.ask_price) or self._price(guard, e.ask_price)
-        bid_qty = qtys.get(e.bid_quantity) or self._quantity(guard, e.bid_quantity)
-        ask_qty = qtys.get(e.ask_quantity) or self._quantity(guard, e.ask_quantity)
-        bid_f, ask_f = float(bid), float(ask)
-        if rules.crossed(bid_f, ask_f):
-            raise Rejected(rules.CROSSED_QUOTE, f"quote crossed or locked: bid {bid} >= ask {ask}")
-        mid = (bid_f + ask_f) / 2
-        self._band(guard, mid, "quote mid")
+    def quote(self, e: Quote) -> Quote | None:
+        try:
+            guard = self._enter(e, self._past)
+            prices, qtys = guard.prices, guard.quantities
+            bid = prices.get(e.bid_price) or self._price(guard, e.bid_price)
+            ask = prices.get(e.ask_price) or self._price(guard, e.ask_price)
+            bid_qty = qtys.get(e.bid_quantity) or self._quantity(guard, e.bid_quantity)
+            ask_qty = qtys.get(e.ask_quantity) or self._quantity(guard, e.ask_quantity)
+            bid_f, ask_f = float(bid), float(ask)
+            if bid_f >= ask_f:  # rules.crossed
+                raise Rejected(
+                    rules.CROSSED_QUOTE, f"quote crossed or locked: bid {bid} >= ask {ask}"
+                )
+            mid = (bid_f + ask_f) / 2
+            ref = guard.reference  # the band rule inline; _band when outside it
+            if ref > 0.0 and self.band > 0.0 and abs(mid - ref) > self.band * ref:
+                self._band(guard, mid, "quote mid")
+            else:
+                guard.band_misses = 0
+        except Rejected as rejection:
+            self._rejected(e, rejection)
+            return None
         guard.reference = mid
         if (
-            bid is e.bid_price
-            and ask is e.ask_price
-            and bid_qty is e.bid_quantity
-            and (ask_qty is e.ask_quantity)
+            bid == e.bid_price
+            and ask == e.ask_price
+            and bid_qty == e.bid_quantity
+            and (ask_qty == e.ask_quantity)
         ):
             return e
         return msgspec.structs.replace(
             e, bid_price=bid, ask_price=ask, bid_quantity=bid_qty, ask_quantity=ask_qty
         )
 
-    def _delta(self, e: BookDelta, guard: Guard) -> BookDelta:
-        bids, asks = self._levels(guard, e.bids, True), self._levels(guard, e.asks, True)
+    def delta(self, e: BookDelta) -> BookDelta | None:
+        try:
+            guard = self._enter(e, self._past)
+            bids, asks = self._levels(guard, e.bids, True), self._levels(guard, e.asks, True)
+        except Rejected as rejection:
+            self._rejected(e, rejection)
+            return None
         if bids is e.bids and asks is e.asks:
             return e
         return msgspec.structs.replace(e, bids=bids, asks=asks)
 
-    def _snapshot(self, e: BookSnapshot, guard: Guard) -> BookSnapshot:
-        bids, asks = self._levels(guard, e.bids, False), self._levels(guard, e.asks, False)
+    def snapshot(self, e: BookSnapshot) -> BookSnapshot | None:
+        try:
+            guard = self._enter(e, _NO_LIMIT)  # a snapshot may be old: no past limit
+            bids, asks = self._levels(guard, e.bids, False), self._levels(guard, e.asks, False)
+        except Rejected as rejection:
+            self._rejected(e, rejection)
+            return None
         if bids is e.bids and asks is e.asks:
             return e
         return msgspec.structs.replace(e, bids=bids, asks=asks)
 
-    def _kline(self, e: Candle, guard: Guard) -> Candle:
-        for text in (e.open, e.high, e.low, e.close):
-            if rules.positive_finite(text) is None:
-                raise Rejected(rules.POSITIVE_FINITE, f"kline price {text!r} is not positive")
-        for text in (e.volume, e.quote_volume):
-            if rules.positive_finite(text, allow_zero=True) is None:
-                raise Rejected(rules.POSITIVE_FINITE, f"kline volume {text!r} is not a decimal")
+    def kline(self, e: Candle) -> Candle | None:
+        try:
+            guard = self._enter(e, self._past)
+            positive, nonnegative = guard.positive, guard.nonnegative
+            for text in (e.open, e.high, e.low, e.close):
+                if text not in positive:
+                    if rules.positive_finite(text) is None:
+                        raise Rejected(
+                            rules.POSITIVE_FINITE, f"kline price {text!r} is not positive"
+                        )
+                    _known(positive, text)
+            for text in (e.volume, e.quote_volume):
+                if text not in nonnegative:
+                    if rules.positive_finite(text, allow_zero=True) is None:
+                        raise Rejected(
+                            rules.POSITIVE_FINITE, f"kline volume {text!r} is not a decimal"
+                        )
+                    _known(nonnegative, text)
+        except Rejected as rejection:
+            self._rejected(e, rejection)
+            return None
         return e
 
-    def _funding(self, e: Funding, guard: Guard) -> Funding:
-        mark = rules.positive_finite(e.mark_price)
-        if mark is None:
-            raise Rejected(rules.POSITIVE_FINITE, f"mark price {e.mark_price!r} is not positive")
-        for text in (e.index_price, e.estimated_settle_price):
-            if rules.positive_finite(text, allow_zero=True) is None:
-                raise Rejected(rules.POSITIVE_FINITE, f"price {text!r} is not a decimal")
-        if not rules.finite(e.funding_rate):
-            raise Rejected(rules.POSITIVE_FINITE, f"funding rate {e.funding_rate!r} is not finite")
+    def funding(self, e: Funding) -> Funding | None:
+        try:
+            guard = self._enter(e, self._past)
+            if rules.positive_finite(e.mark_price) is None:
+                raise Rejected(
+                    rules.POSITIVE_FINITE, f"mark price {e.mark_price!r} is not positive"
+                )
+            for text in (e.index_price, e.estimated_settle_price):
+                if rules.positive_finite(text, allow_zero=True) is None:
+                    raise Rejected(rules.POSITIVE_FINITE, f"price {text!r} is not a decimal")
+            if not rules.finite(e.funding_rate):
+                raise Rejected(
+                    rules.POSITIVE_FINITE, f"funding rate {e.funding_rate!r} is not finite"
+                )
+        except Rejected as rejection:
+            self._rejected(e, rejection)
+            return None
         guard.reference = float(e.mark_price)
         return e
 
-    def _liquidation(self, e: Liquidation, guard: Guard) -> Liquidation:
-        price, qty = self._price(guard, e.price), self._quantity(guard, e.quantity)
-        for text in (e.average_price, e.filled_quantity):
-            if rules.positive_finite(text, allow_zero=True) is None:
-                raise Rejected(rules.POSITIVE_FINITE, f"{text!r} is not a decimal")
-        self._band(guard, float(price), "liquidation price")
-        if price is e.price and qty is e.quantity:
+    def liquidation(self, e: Liquidation) -> Liquidation | None:
+        try:
+            guard = self._enter(e, self._past)
+            price, qty = self._price(guard, e.price), self._quantity(guard, e.quantity)
+            for text in (e.average_price, e.filled_quantity):
+                if rules.positive_finite(text, allow_zero=True) is None:
+                    raise Rejected(rules.POSITIVE_FINITE, f"{text!r} is not a decimal")
+            self._band(guard, float(price), "liquidation price")
+        except Rejected as rejection:
+            self._rejected(e, rejection)
+            return None
+        if price == e.price and qty == e.quantity:
             return e
         return msgspec.structs.replace(e, price=price, quantity=qty)
 
@@ -356,6 +429,12 @@ class Citadel:
         rule, exchange, symbol = key
         suffix = f" (+{more} more since the last report)" if more else ""
         log.warning("%s %s: %s: %s%s", exchange, symbol, rule, detail, suffix)
+
+
+def _known(cache: set[str], text: str) -> None:
+    if len(cache) >= CACHE_LIMIT:
+        cache.clear()  # bounded, as _remember
+    cache.add(text)
 
 
 def _remember(cache: dict[str, str], text: str, out: str) -> None:

@@ -91,9 +91,11 @@ class Increment:
         """`value` when on the grid, the nearest grid point when within
         tolerance, None when off the grid."""
         step = self.step
-        scale = max(value[1], step[1])
-        mantissa = rescale(value, scale)
-        unit = rescale(step, scale)
+        # rescale() of both, written out: this runs for every new price and quantity.
+        if value[1] >= step[1]:
+            mantissa, unit = value[0], step[0] * POW10[value[1] - step[1]]
+        else:
+            mantissa, unit = value[0] * POW10[step[1] - value[1]], step[0]
         remainder = mantissa % unit
         if remainder == 0:
             return value

@@ -1,8 +1,8 @@
 """Cheap latency histograms for the hot path, exported by the metrics layer.
 
-`observe()` is one bisect and two adds: no locks, no Prometheus call per
-event. The metrics collector reads `buckets`, `count` and `sum` at scrape
-time and exposes them as a Prometheus histogram (cumulative buckets).
+`observe()` is one bisect and two adds (the count is the buckets' sum): no
+locks, no Prometheus call per event. The metrics collector reads `buckets`,
+`count` and `sum` at scrape time and exposes them as a Prometheus histogram (cumulative buckets).
 """
 
 from __future__ import annotations
@@ -17,23 +17,26 @@ DEFAULT_BOUNDS: tuple[float, ...] = (
 
 
 class Histogram:
-    __slots__ = ("bounds", "buckets", "count", "sum")
+    __slots__ = ("bounds", "buckets", "sum")
 
     def __init__(self, bounds: tuple[float, ...] = DEFAULT_BOUNDS) -> None:
         self.bounds = bounds
         self.buckets = [0] * (len(bounds) + 1)  # last: above every bound (+Inf)
-        self.count = 0
         self.sum = 0.0
+
+    @property
+    def count(self) -> int:
+        """Observations so far: the buckets' total, so an observation is one add
+        less (the pipeline observes two per event)."""
+        return sum(self.buckets)
 
     def observe(self, seconds: float) -> None:
         self.buckets[bisect_left(self.bounds, seconds)] += 1
-        self.count += 1
         self.sum += seconds
 
     def observe_ns(self, nanos: int) -> None:
         seconds = nanos / 1e9  # written out, not via observe(): one call less per event
         self.buckets[bisect_left(self.bounds, seconds)] += 1
-        self.count += 1
         self.sum += seconds
 
     def cumulative(self) -> list[tuple[float, int]]:

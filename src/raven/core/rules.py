@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import collections
 
-from raven.core.decimals import Increment, Scaled, parse
+from raven.core.decimals import POW10, Increment, Scaled, parse
+
+MAX_SCALE = len(POW10)  # decimals.parse's limit on digits after the point
 
 POSITIVE_FINITE = "positive_finite"  # a price or quantity that is not a positive decimal
 PRICE_TICK = "price_tick"  # a price off the symbol's tick grid
@@ -38,11 +40,17 @@ def positive_finite(text: str, allow_zero: bool = False) -> Scaled | None:
     """The value of a plain decimal text that is > 0 (>= 0 with `allow_zero`).
 
     Finite by construction: "nan", "inf", "1e400" are not plain decimals."""
-    value = parse(text)
-    if value is None:
+    # decimals.parse (unsigned), written out: this runs for every new number.
+    whole, dot, frac = text.partition(".")
+    if not (whole.isascii() and whole.isdigit()):
         return None
-    if value[0] > 0 or (allow_zero and value[0] == 0):
-        return value
+    if dot and not (frac.isascii() and frac.isdigit()):
+        return None
+    if len(frac) >= MAX_SCALE:
+        return None
+    mantissa = int(whole + frac) if frac else int(whole)
+    if mantissa > 0 or (allow_zero and mantissa == 0):
+        return mantissa, len(frac)
     return None
 
 

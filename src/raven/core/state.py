@@ -131,21 +131,22 @@ class MarketRecord:
 class MarketState:
     def __init__(self, candle_intervals: tuple[str, ...] = ()) -> None:
         self.candle_intervals = candle_intervals
-        self._records: dict[str, dict[str, MarketRecord]] = {}
+        # exchange -> symbol -> record; the pipeline reads it directly (hot path).
+        self.records: dict[str, dict[str, MarketRecord]] = {}
 
     def record(self, exchange: str, symbol: str) -> MarketRecord:
-        by_symbol = self._records.get(exchange)
+        by_symbol = self.records.get(exchange)
         if by_symbol is None:
-            by_symbol = self._records[exchange] = {}
+            by_symbol = self.records[exchange] = {}
         rec = by_symbol.get(symbol)
         if rec is None:
             rec = by_symbol[symbol] = MarketRecord(exchange, symbol, self.candle_intervals)
         return rec
 
     def get(self, exchange: str, symbol: str) -> MarketRecord | None:
-        by_symbol = self._records.get(exchange)
+        by_symbol = self.records.get(exchange)
         return None if by_symbol is None else by_symbol.get(symbol)
 
     def __iter__(self) -> Iterator[MarketRecord]:
-        for by_symbol in self._records.values():
+        for by_symbol in self.records.values():
             yield from by_symbol.values()
