@@ -33,7 +33,7 @@ def used(response: aiohttp.ClientResponse) -> int:
 async def test_depth_limits_and_weights(
     start_sim: StartSim, http: aiohttp.ClientSession, limit: int | None, weight: int
 ) -> None:
-    sim = await start_sim(clock=FakeClock(MINUTE + 1), book_depth=600)
+    sim = await start_sim(clock=FakeClock(MINUTE + 1), book_depth=600, paused=True)
     query = "" if limit is None else f"&limit={limit}"
     status, body, response = await get(http, f"{sim.rest_url}/fapi/v1/depth?symbol=BTCUSDT{query}")
     assert status == 200
