@@ -142,3 +142,17 @@ def test_recent_ids_drop_duplicates_within_the_window() -> None:
     assert ids.seen(3)
     assert not ids.seen(4)  # evicts 1
     assert not ids.seen(1)  # forgotten: memory stays bounded
+
+
+def test_recent_ids_replay_and_wrap_around() -> None:
+    ids = rules.RecentIds(window=4)
+    assert [ids.seen(i) for i in (10, 11, 12, 13)] == [False] * 4
+    assert all(ids.seen(i) for i in (10, 11, 12, 13))  # a replay after a reconnect
+    assert not ids.seen(14)  # overwrites 10, the oldest
+    assert not ids.seen(10)  # forgotten, remembered again (overwrites 11)
+    assert ids.seen(10)
+    assert ids.seen(14)
+    assert not ids.seen(11)
+    assert not ids.seen(2**64)  # not a fixed64 id: never remembered, never a duplicate
+    assert not ids.seen(2**64)
+    assert ids.seen(14)  # ids below a bad one are still found
