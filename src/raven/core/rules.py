@@ -8,6 +8,8 @@ the per-symbol state some of them need (reference price, recent trade ids).
 from __future__ import annotations
 
 import array
+import sys
+from bisect import bisect_left
 
 from raven.core.decimals import Increment, Scaled, parse
 
@@ -94,9 +96,10 @@ class RecentIds:
     A ring of unsigned 64-bit ids (8 bytes each; a set of 2,000 Python ints
     held ~200 KB per symbol) and the newest id. Exchange trade ids rise, so
     the common case is one comparison; an id at or below the newest (a
-    replay after a reconnect, or out of order) is looked up by a scan of the
-    ring in C. Memory stays fixed and ids may arrive out of order within the
-    window."""
+    replay after a reconnect, or out of order) is looked up by bisecting the
+    ring's two ascending runs (before and after the write position), then, if
+    ids came out of order, by a byte search of the whole ring. Memory stays
+    fixed and ids may arrive out of order within the window."""
 
     __slots__ = ("_newest", "_next", "_ring", "window")
 
@@ -109,7 +112,7 @@ class RecentIds:
     def seen(self, trade_id: int) -> bool:
         """True for a duplicate; otherwise remembers `trade_id`."""
         if trade_id <= self._newest:
-            if trade_id in self._ring:
+            if self._holds(trade_id):
                 return True
         else:
             self._newest = trade_id
@@ -122,3 +125,19 @@ class RecentIds:
             ring[self._next] = trade_id
             self._next = (self._next + 1) % self.window
         return False
+
+    def _holds(self, trade_id: int) -> bool:
+        ring, split = self._ring, self._next
+        for lo, hi in ((split, len(ring)), (0, split)):
+            i = bisect_left(ring, trade_id, lo, hi)
+            if i < hi and ring[i] == trade_id:
+                return True
+        if not 0 <= trade_id < ID_LIMIT:
+            return False
+        # Not where ascending ids would put it: search every slot (C speed on bytes;
+        # `in` on the array would build an int per slot).
+        data, needle = ring.tobytes(), trade_id.to_bytes(8, sys.byteorder)
+        at = data.find(needle)
+        while at >= 0 and at % 8:
+            at = data.find(needle, at + 1)
+        return at >= 0
