@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
-from raven.api.history import HistoryService
 from raven.api.requests import Catalog
 from raven.api.server import GrpcServer
 from raven.api.service import MarketDataService
@@ -88,6 +87,8 @@ class RavenApp:
             )  # fmt: skip
         history = None
         if self.storage is not None:
+            from raven.api.history import HistoryService  # with the store, like it
+
             self.pipeline.recorder = self.storage.recorder
             history = HistoryService(self.storage.reader, self.catalog.symbols, config.history)
         self.service = MarketDataService(config.server, self.registry, history=history)

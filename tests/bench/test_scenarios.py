@@ -80,6 +80,7 @@ def test_memory(tmp_path: Path) -> None:
     result = memory.run(seconds=3.0, every=0.5, rate=200, n_symbols=3, clients=2)
     rows = check_rows(result, "memory", ("server RSS after", "server RSS with"))
     assert "server RSS growth per minute (second half)" in rows
+    assert any("client queue depth at the samples: peak" in n for n in result.notes)
     check_report(result, tmp_path)
 
 

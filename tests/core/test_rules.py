@@ -142,3 +142,36 @@ def test_recent_ids_drop_duplicates_within_the_window() -> None:
     assert ids.seen(3)
     assert not ids.seen(4)  # evicts 1
     assert not ids.seen(1)  # forgotten: memory stays bounded
+
+
+def test_recent_ids_replay_and_wrap_around() -> None:
+    ids = rules.RecentIds(window=4)
+    assert [ids.seen(i) for i in (10, 11, 12, 13)] == [False] * 4
+    assert all(ids.seen(i) for i in (10, 11, 12, 13))  # a replay after a reconnect
+    assert not ids.seen(14)  # overwrites 10, the oldest
+    assert not ids.seen(10)  # forgotten, remembered again (overwrites 11)
+    assert ids.seen(10)
+    assert ids.seen(14)
+    assert not ids.seen(11)
+    assert not ids.seen(2**64)  # not a fixed64 id: never remembered, never a duplicate
+    assert not ids.seen(2**64)
+    assert ids.seen(14)  # ids below a bad one are still found
+
+
+def test_recent_ids_find_out_of_order_ids_in_a_wrapped_ring() -> None:
+    ids = rules.RecentIds(window=5)
+    for i in (50, 10, 40, 20, 30, 60, 5):  # out of order, and wrapped (60, 5 overwrote 50, 10)
+        assert not ids.seen(i)
+    for i in (40, 20, 30, 60, 5):
+        assert ids.seen(i)
+    assert not ids.seen(50)  # overwritten: forgotten
+
+
+def test_recent_ids_byte_search_matches_whole_ids_only() -> None:
+    ids = rules.RecentIds(window=3)
+    assert not ids.seen(256)
+    assert not ids.seen(512)
+    # Little-endian 256 then 512 hold the bytes of 1 across a slot boundary.
+    assert not ids.seen(1)
+    assert ids.seen(1)
+    assert ids.seen(256)

@@ -8,7 +8,10 @@ in a child process; its resident memory is read from /proc/<pid>/status
 few seconds while the clients stream. Reported: the last sample, the peak,
 and the growth per minute as the least-squares slope over the second half
 of the samples (the first half holds the start-up: queues, caches and the
-allocator settling).
+allocator settling). With each sample the server's client queue depth
+(`raven_stream_queue_depth` from /metrics) is read too, and its peak is
+reported: memory freed after a backlog stays resident, so growth that
+follows a backlog is the CPU's doing, not a leak.
 
 Baseline, same run: the resident memory of a Python process that imports
 what `raven serve` imports and holds no data, so the figure splits into
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from raven.bench import netmix
 from raven.bench.base import Mode, Result
 from raven.bench.loadclient import LoadConfig
-from raven.bench.procs import BenchError, Cluster, rss_bytes, sim_and_server
+from raven.bench.procs import BenchError, Cluster, rss_bytes, scrape, sim_and_server
 from raven.bench.report import Row
 
 SCENARIO = "memory"
@@ -50,13 +53,25 @@ def run(seconds: float, every: float, rate: int, n_symbols: int, clients: int) -
         config = LoadConfig(server.target, clients, 0, 0.0, seconds,
                             probes=(server.metrics_url, sim.stats_url))  # fmt: skip
         child = netmix.start_load(cluster, config)
-        samples = sample(pid, child.proc.poll, seconds, every)
+        depths: list[int] = []
+        samples = sample(pid, child.proc.poll, seconds, every, lambda: depths.append(
+            queue_depth(server.metrics_url)))  # fmt: skip
         load = netmix.finish_load(cluster, child, seconds + 120.0)
         counters = netmix.counters(load, server, sim)
     return Result(rows_of(base, loaded, samples, load.events / load.window_s, counters, clients),
                   [f"Resident memory is VmRSS from /proc (Linux only); {len(samples)} samples, "
                    f"every {every:g} s; {n_symbols} symbols, {clients} clients, "
-                   f"{market.rate:,.0f} simulator transactions/s asked."])  # fmt: skip
+                   f"{market.rate:,.0f} simulator transactions/s asked; client queue depth "
+                   f"at the samples: peak {max(depths, default=0):,} events, "
+                   f"{counters.backlog:,} at the end."])  # fmt: skip
+
+
+def queue_depth(metrics_url: str) -> int:
+    """Events queued for the server's client streams now (-1 when /metrics fails)."""
+    try:
+        return int(scrape(metrics_url).get("raven_stream_queue_depth", 0.0))
+    except OSError:
+        return -1
 
 
 def import_baseline() -> int:
@@ -71,15 +86,20 @@ def import_baseline() -> int:
 
 
 def sample(
-    pid: int, exited: Callable[[], int | None], seconds: float, every: float
+    pid: int,
+    exited: Callable[[], int | None],
+    seconds: float,
+    every: float,
+    also: Callable[[], None] = lambda: None,
 ) -> list[tuple[float, int]]:
     """(seconds since start, RSS bytes) every `every` s for `seconds`, or until `exited()`
-    gives an exit code (the load client ended early)."""
+    gives an exit code (the load client ended early); `also()` runs with each sample."""
     out: list[tuple[float, int]] = []
     start = time.monotonic()
     while True:
         now = time.monotonic() - start
         out.append((now, rss_bytes(pid)))
+        also()
         if now >= seconds or exited() is not None:
             return out
         # Memory has no event to wait for: sampling is by the clock.

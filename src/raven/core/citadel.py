@@ -49,7 +49,9 @@ from raven.types import S_NS
 log = logging.getLogger("raven.core.citadel")
 
 Increments = Callable[[str, str], tuple[str, str] | None]  # (exchange, symbol) -> (tick, step)
-CACHE_LIMIT = 65_536  # sanitized numbers remembered per symbol and field before a reset
+CACHE_LIMIT = 512  # sanitized numbers remembered per symbol and field before a reset;
+# small: each cache is cleared when full, so the hot values come back at once, while
+# a large one holds every quantity text ever seen (~100 B each, 50 symbols x 3 fields)
 LOOKUP_RETRY_NS = S_NS  # how often to ask again for a symbol's unknown tick and step
 _NO_LIMIT = 1 << 62  # a time limit of 0 (off), as a bound no time difference reaches
 

@@ -7,7 +7,9 @@ the per-symbol state some of them need (reference price, recent trade ids).
 
 from __future__ import annotations
 
-import collections
+import array
+import sys
+from bisect import bisect_left
 
 from raven.core.decimals import POW10, Increment, Scaled, parse
 
@@ -93,27 +95,57 @@ def crossed(bid: float, ask: float) -> bool:
     return bid >= ask
 
 
+ID_LIMIT = 2**64  # trade ids are fixed64 on the wire
+
+
 class RecentIds:
     """The last `window` trade ids of a symbol, for duplicate detection.
 
-    A set for O(1) lookups plus a FIFO that bounds it: memory stays fixed and
-    ids may arrive out of order within the window."""
+    A ring of unsigned 64-bit ids (8 bytes each; a set of 2,000 Python ints
+    held ~200 KB per symbol) and the newest id. Exchange trade ids rise, so
+    the common case is one comparison; an id at or below the newest (a
+    replay after a reconnect, or out of order) is looked up by bisecting the
+    ring's two ascending runs (before and after the write position), then, if
+    ids came out of order, by a byte search of the whole ring. Memory stays
+    fixed and ids may arrive out of order within the window."""
 
-    __slots__ = ("_order", "_seen", "window")
+    __slots__ = ("_newest", "_next", "_ring", "window")
 
     def __init__(self, window: int) -> None:
         self.window = window
-        self._seen: set[int] = set()
-        self._order: collections.deque[int] = collections.deque()
+        self._ring = array.array("Q")  # grows to `window`, then overwritten oldest first
+        self._next = 0  # the ring slot the next id overwrites, once full
+        self._newest = -1
 
     def seen(self, trade_id: int) -> bool:
         """True for a duplicate; otherwise remembers `trade_id`."""
-        seen = self._seen
-        if trade_id in seen:
-            return True
-        order = self._order
-        if len(order) >= self.window:
-            seen.discard(order.popleft())
-        order.append(trade_id)
-        seen.add(trade_id)
+        if trade_id <= self._newest:
+            if self._holds(trade_id):
+                return True
+        else:
+            self._newest = trade_id
+        if not 0 <= trade_id < ID_LIMIT:
+            return False  # not an exchange id (fixed64): nothing to compare it with
+        ring = self._ring
+        if len(ring) < self.window:
+            ring.append(trade_id)
+        else:
+            ring[self._next] = trade_id
+            self._next = (self._next + 1) % self.window
         return False
+
+    def _holds(self, trade_id: int) -> bool:
+        ring, split = self._ring, self._next
+        for lo, hi in ((split, len(ring)), (0, split)):
+            i = bisect_left(ring, trade_id, lo, hi)
+            if i < hi and ring[i] == trade_id:
+                return True
+        if not 0 <= trade_id < ID_LIMIT:
+            return False
+        # Not where ascending ids would put it: search every slot (C speed on bytes;
+        # `in` on the array would build an int per slot).
+        data, needle = ring.tobytes(), trade_id.to_bytes(8, sys.byteorder)
+        at = data.find(needle)
+        while at >= 0 and at % 8:
+            at = data.find(needle, at + 1)
+        return at >= 0

@@ -23,7 +23,6 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from raven.api.history import HistoryService
 from raven.api.service import SERVICE
 from raven.ops import catalog, sources
 from raven.ops.feed_sources import connector_checks, connector_source
@@ -93,8 +92,11 @@ class Operations:
         metrics.add(sources.streams_source(app.registry, app.service), name="streams")
         if app.grpc.auth is not None:
             metrics.add(sources.auth_source(app.grpc.auth), name="auth")
-        if isinstance(app.service.history, HistoryService):
-            metrics.add(sources.history_source(app.service.history), name="history")
+        if app.service.history is not None:  # the store's modules load only with a store
+            from raven.api.history import HistoryService
+
+            if isinstance(app.service.history, HistoryService):
+                metrics.add(sources.history_source(app.service.history), name="history")
         if app.tracing is not None:
             app.tracing.instrument(app.citadel, app.bus)
             metrics.add(sources.tracing_source(app.tracing), name="tracing")
