@@ -27,7 +27,10 @@ BEFORE_GAP = 1500  # book events the client checks before the gap, and again aft
 
 
 def app_config(sim: Simulator, streams: tuple[str, ...]) -> RavenConfig:
-    config = server_config(sim)
+    # The test's client sends nothing while it checks thousands of events
+    # against the truth; on a loaded machine that can outlast the default 60 s
+    # client timeout, which would end the stream (not what is tested here).
+    config = server_config(sim, server={"client_timeout_s": 600.0})
     binance = msgspec.structs.replace(config.exchanges.binance_futures, streams=streams)
     exchanges = msgspec.structs.replace(config.exchanges, binance_futures=binance)
     return msgspec.structs.replace(config, exchanges=exchanges)
