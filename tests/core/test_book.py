@@ -140,4 +140,6 @@ def test_crossed_compares_best_bid_with_best_ask(
     book = OrderBook("X")
     book.load(bids, asks, 1)
     bid, ask = book.best_bid(), book.best_ask()
-    assert book.crossed() == (bid is not None and ask is not None and float(bid[0]) >= float(ask[0]))
+    assert book.crossed() == (
+        bid is not None and ask is not None and float(bid[0]) >= float(ask[0])
+    )
