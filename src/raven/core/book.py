@@ -4,7 +4,9 @@ Each side keeps its price keys in a sorted `array('d')` (ascending) and the
 levels, (price text, quantity text) tuples, in a Python list parallel to it:
 no dict, no float object per level, 8 bytes of key and 8 of list slot plus
 the level tuple itself (the one the decoder produced, stored as-is). Lookups
-are a bisect on the array; inserts and removes are `array.insert`/`del` and
+are a bisect on the array (O(log N) where a dict was O(1): each probe makes
+a float, so applying a level costs more than a dict lookup did, while `top`
+is a plain slice); inserts and removes are `array.insert`/`del` and
 `list.insert`/`del`, memmoves in C. The best level is O(1) and the top N
 levels are one O(N) slice: no sort per event. The key is the float of the
 price text; the same text always gives the same float, and the original text
