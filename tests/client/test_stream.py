@@ -177,7 +177,10 @@ async def test_blocking_client_streams_typed_events(sim: Simulator, app: RavenAp
                     out.append(event)
                     if len(out) == 20:
                         break
-                return out
+            # Closed, not left to the garbage collector (an unclosed loop
+            # warns from whichever later test happens to collect it).
+            assert client._loop.is_closed()
+            return out
 
         events = await asyncio.to_thread(run)
     finally:

@@ -38,6 +38,9 @@ HANDOFF = 10_000  # items buffered between the client thread and the caller (bou
 _DONE = object()
 
 
+CLOSE_TIMEOUT_S = 5.0  # for the connection, the loop's tasks and its threads to end
+
+
 class RavenClient:
     """Same options as `AsyncRavenClient` (token, tls, root_certificates, reconnect)."""
 
@@ -64,10 +67,23 @@ class RavenClient:
         self._call(self._client.connect(timeout))
 
     def close(self) -> None:
+        """Close the connection, end the loop's tasks and threads, close the loop."""
         if self._loop.is_running():
-            self._call(self._client.close())
+            with contextlib.suppress(TimeoutError):
+                self._call(self._shutdown(), timeout=CLOSE_TIMEOUT_S)
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
+            self._thread.join(CLOSE_TIMEOUT_S)
+        if not self._loop.is_running() and not self._loop.is_closed():
+            self._loop.close()  # else its selector and self-pipe leak until garbage collection
+
+    async def _shutdown(self) -> None:
+        await self._client.close()
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]  # e.g. a pump still running
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.get_running_loop().shutdown_default_executor()  # the to_thread workers
 
     def __enter__(self) -> RavenClient:
         self.connect()
