@@ -52,7 +52,7 @@ import msgspec
 from raven.breaker import BreakerState, CircuitBreaker
 from raven.config import WriterConfig
 from raven.core.latency import Histogram
-from raven.model import BookSnapshot, Event
+from raven.model import BookSnapshot
 from raven.ops import tracing
 from raven.storage.base import BookCheckpoint, Item, Record, Store, StoreError
 from raven.storage.spool import Spool
@@ -419,22 +419,9 @@ class StorageRecorder:
         self.last_ts = 0
         self.recorded = 0
 
-    def record(self, event: Event) -> None:
-        # _record's body, inlined: this runs for every event the pipeline accepts.
-        ts = event.receive_time
-        if ts <= self.last_ts:
-            ts = self.last_ts + 1  # unique and increasing: the key of the record
-        self.last_ts = ts
-        self.recorded += 1
-        record = (ts, event)
-        for offer in self._offers:
-            offer(record)
-
-    def record_checkpoint(self, snapshot: BookSnapshot) -> None:
-        """Store the live full book at this point of the stream (see BookCheckpoint)."""
-        self._record(BookCheckpoint.of(snapshot))
-
-    def _record(self, item: Item) -> None:
+    def record(self, item: Item) -> None:
+        """Key `item` by its receive time, made unique and increasing, and offer
+        it to every store's writer. Runs for every event the pipeline accepts."""
         ts = item.receive_time
         if ts <= self.last_ts:
             ts = self.last_ts + 1  # unique and increasing: the key of the record
@@ -443,6 +430,10 @@ class StorageRecorder:
         record = (ts, item)
         for offer in self._offers:
             offer(record)
+
+    def record_checkpoint(self, snapshot: BookSnapshot) -> None:
+        """Store the live full book at this point of the stream (see BookCheckpoint)."""
+        self.record(BookCheckpoint.of(snapshot))
 
     async def start(self) -> None:
         """Start the writers; continue storage times after anything already stored."""
