@@ -43,6 +43,20 @@ def test_slim_frame_counts_events_reads_times_and_sees_gaps() -> None:
     ]  # fmt: skip
 
 
+def test_process_cpu_time_of_a_live_and_a_missing_process() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # busy until killed
+    try:
+        before = loadclient.process_cpu_s(child.pid)
+        deadline = time.monotonic() + 60
+        while loadclient.process_cpu_s(child.pid) <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert loadclient.process_cpu_s(child.pid) > before  # it ran and /proc said so
+    finally:
+        child.kill()
+        child.wait()
+    assert loadclient.process_cpu_s(child.pid) == 0.0  # reaped: no such process
+
+
 def test_histogram_quantiles_and_values_past_the_cap() -> None:
     hist = LatencyHistogram()
     for micros in range(1, 101):

@@ -7,6 +7,7 @@ report writes), never what the numbers are: benchmarks don't fail on a number.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import msgspec
@@ -59,6 +60,9 @@ def test_latency(tmp_path: Path) -> None:
     assert "drops, 200 ev/s, 1 client" in rows
     assert rows["server CPU per delivery, 200 ev/s, 2 clients"].value > 0
     assert rows["latency p50, 200 ev/s, 1 client"].baseline_label == "bare gRPC round trip p50"
+    # Who used the cores: the simulator's CPU is read from /proc by the load client.
+    note = rows["input rate achieved, 200 ev/s, 1 client"].note
+    assert re.search(r"simulator \d+%, load client \d+%", note), note
     check_report(result, tmp_path)
 
 

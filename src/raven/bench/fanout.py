@@ -118,9 +118,7 @@ def search(
         market = netmix.market_for(rate, n_symbols)
         with sim_and_server(market) as (cluster, sim, server):
             for n in list(standing):
-                config = LoadConfig(server.target, n, 0, warmup, window, latency=True,
-                                    probes=(server.metrics_url, sim.stats_url),
-                                    latency_every=TIME_EVERY)  # fmt: skip
+                config = netmix.load_config(server, sim, n, warmup, window, TIME_EVERY)
                 load = netmix.run_load(cluster, config)
                 counters = netmix.counters(load, server, sim)
                 trial = Trial(rate, n, load, counters, judge(load, counters, rate))
@@ -197,9 +195,9 @@ def notes(trials: dict[int, list[Trial]], window: float) -> list[str]:
         text = ", ".join(
             f"{t.rate:,}: {'ok' if not t.failure else 'FAIL'} ({t.deliveries_per_s:,.0f} "
             f"deliveries/s, in {t.counters.ingested_per_s:,.0f}/s, latency p99 "
-            f"{t.load.latency.p99 / 1000:,.1f} ms, server CPU {t.counters.server_cpu:.0%}, "
+            f"{t.load.latency.p99 / 1000:,.1f} ms, "
             f"{netmix.cpu_per_delivery_us(t.load, t.counters):.2f} µs/delivery, "
-            f"all cores {t.load.machine_busy:.0%} busy)"
+            f"{netmix.cpu_shares(t.counters, t.load.machine_busy)})"
             for t in steps
         )
         out.append(f"{n} clients, steps asked (events/s): {text}")

@@ -32,7 +32,7 @@ import msgspec
 from raven.bench import netmix
 from raven.bench.bare import ECHO_METHOD, start_bare
 from raven.bench.base import Mode, Result
-from raven.bench.loadclient import EchoResult, LoadConfig, LoadResult, run_echo
+from raven.bench.loadclient import EchoResult, LoadResult, run_echo
 from raven.bench.procs import Cluster, sim_and_server
 from raven.bench.report import Row
 
@@ -96,9 +96,7 @@ def measure(
     with sim_and_server(market) as (cluster, sim, server):
         for n in clients:
             every = max(1, rate * n // TIME_ALL_UP_TO)
-            config = LoadConfig(server.target, n, 0, warmup, window, latency=True,
-                                probes=(server.metrics_url, sim.stats_url),
-                                latency_every=every)  # fmt: skip
+            config = netmix.load_config(server, sim, n, warmup, window, every)
             load = netmix.run_load(cluster, config)
             counters = netmix.counters(load, server, sim)
             out.append(Run(rate, n, market.rate, every, load, counters))
@@ -135,7 +133,7 @@ def rows_of(run: Run, echo: EchoResult) -> list[Row]:
         Row(SCENARIO, f"input rate achieved, {run.label}", c.ingested_per_s, "events/s",
             note=f"asked {run.rate:,}; sim set to {run.sim_rate:,.0f} transactions/s, made "
             f"{c.transactions_per_s:,.0f}/s and sent {c.offered_per_s:,.0f} events/s; "
-            f"server CPU {c.server_cpu:.0%} of a core, all cores {load.machine_busy:.0%} busy"),
+            + netmix.cpu_shares(c, load.machine_busy)),
     ]  # fmt: skip
     return rows
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from array import array
@@ -194,6 +195,7 @@ class LoadResult(msgspec.Struct):
     probes_end: dict[str, dict[str, float]]
     failure: str = ""  # the run was not what was asked (e.g. streams never subscribed)
     machine_busy: float = 0.0  # share of all the machine's cores busy in the window (Linux)
+    watched_cpu_s: list[float] = []  # CPU time in the window of each `LoadConfig.watch` pid
 
 
 class Window:
@@ -309,6 +311,7 @@ class LoadConfig(msgspec.Struct, frozen=True):
     method: str = STREAM_METHOD
     ack_timeout_s: float = 30.0
     latency_every: int = 1  # time the events of one frame in this many, per stream
+    watch: tuple[int, ...] = ()  # other processes whose CPU time the window reports
 
     @property
     def channel_count(self) -> int:
@@ -383,6 +386,7 @@ async def _measure(
 ) -> LoadResult:  # fmt: skip
     start_probes = await _probe(config.probes)
     busy0 = cpu_ticks()
+    watched0 = [process_cpu_s(pid) for pid in config.watch]
     cpu0, t0 = time.process_time(), time.monotonic()
     window.start_ns = time.time_ns()
     window.on = True
@@ -390,6 +394,7 @@ async def _measure(
     window.on = False
     elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
     busy = busy_share(busy0, cpu_ticks())
+    watched = [process_cpu_s(pid) - c for pid, c in zip(config.watch, watched0, strict=True)]
     end_probes = await _probe(config.probes)
     stats = [r.stats for r in readers]
     return LoadResult(
@@ -404,7 +409,19 @@ async def _measure(
         latency=latency.summary() if latency else LatencySummary(),
         transport=transport.summary() if transport else LatencySummary(),
         probes_start=start_probes, probes_end=end_probes, machine_busy=busy,
+        watched_cpu_s=watched,
     )  # fmt: skip
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far, from /proc; 0.0 where unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # The command name (field 2) may hold spaces: count fields after its ')'.
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def cpu_ticks() -> tuple[int, int]:
@@ -467,6 +484,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="time one frame in K per stream (default 1: all)")  # fmt: skip
     parser.add_argument("--probe", action="append", default=[], metavar="URL",
                         help="URL read at the window's start and end (repeatable)")  # fmt: skip
+    parser.add_argument("--watch-pid", type=int, action="append", default=[], metavar="PID",
+                        help="report its CPU time in the window (repeatable)")  # fmt: skip
     parser.add_argument("--method", default=STREAM_METHOD, help="gRPC method path to stream from")
     parser.add_argument("--echo", type=int, default=0, metavar="N",
                         help="instead: N unary round trips to --method")  # fmt: skip
@@ -484,6 +503,7 @@ async def _main(args: argparse.Namespace) -> bytes:
     config = LoadConfig(
         args.target, args.streams, args.channels, args.warmup, args.duration, args.latency,
         tuple(args.probe), args.method, latency_every=args.latency_every,
+        watch=tuple(args.watch_pid),
     )  # fmt: skip
     return msgspec.json.encode(await run_load(config))
 

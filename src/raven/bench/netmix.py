@@ -72,6 +72,8 @@ class Counters(msgspec.Struct):
     dropped: int  # events dropped (policy DROP_OLDEST) for a slow stream
     backlog: int  # events queued for the client streams at the window's end
     server_cpu: float  # the server process's CPU time / window (1.0 = one core, saturated)
+    sim_cpu: float  # the simulator's, the same way (0.0 when it was not watched)
+    load_cpu: float  # the load client's own
 
 
 def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
@@ -93,7 +95,25 @@ def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
         dropped=int(delta(m, 'raven_stream_events_dropped_total{policy="drop_oldest"}')),
         backlog=int(result.probes_end[m].get("raven_stream_queue_depth", 0.0)),
         server_cpu=delta(m, "process_cpu_seconds_total") / w,
+        sim_cpu=sum(result.watched_cpu_s[:1]) / w,  # `load_config` watches the simulator
+        load_cpu=result.cpu_s / w,
     )
+
+
+def load_config(
+    server: Server, sim: Sim, streams: int, warmup_s: float, window_s: float, every: int
+) -> LoadConfig:
+    """A timed window over `streams` streams of everything, with the server's and
+    the simulator's counters (and the simulator's CPU time) read at both ends."""
+    return LoadConfig(server.target, streams, 0, warmup_s, window_s, latency=True,
+                      probes=(server.metrics_url, sim.stats_url), latency_every=every,
+                      watch=(sim.child.pid,))  # fmt: skip
+
+
+def cpu_shares(c: Counters, busy: float) -> str:
+    """Who used the cores in the window, as a note."""
+    return (f"server CPU {c.server_cpu:.0%} of a core, simulator {c.sim_cpu:.0%}, "
+            f"load client {c.load_cpu:.0%}; all cores {busy:.0%} busy")  # fmt: skip
 
 
 def load_args(config: LoadConfig) -> list[str]:
@@ -103,6 +123,8 @@ def load_args(config: LoadConfig) -> list[str]:
             "--duration", repr(config.duration_s), "--method", config.method]  # fmt: skip
     if config.latency:
         args += ["--latency", "--latency-every", str(config.latency_every)]
+    for pid in config.watch:
+        args += ["--watch-pid", str(pid)]
     for url in config.probes:
         args += ["--probe", url]
     return args
