@@ -41,6 +41,11 @@ from raven.sim.stats import SimStats
 
 BURST_S = 0.005  # a loop turn makes transactions for at most this long, then yields
 CLOCK_EVERY = 64  # transactions between two looks at the clock within a burst
+# The shortest wait between two turns. Shorter intervals (rates over 1,000/s) make
+# the transactions of a millisecond in one turn, stamped with the same ms (the venue's
+# time resolution): one writer wake-up and socket write per connection per ms, where
+# a turn per transaction was mostly event-loop overhead, here and in the client.
+TICK_S = 0.001
 PERIODS_MS = (100, 250, 500, 1000, 3000)
 MARK_ALL = {1000: "!markPrice@arr@1s", 3000: "!markPrice@arr"}
 FORCE_ALL = "!forceOrder@arr"
@@ -130,7 +135,8 @@ class LiveFeed:
                 self.stats.skipped_steps += behind
                 due += behind * interval
             due = self._burst(due, now, interval)
-            await asyncio.sleep(max(0.0, due - loop.time()))
+            wait = due - loop.time()
+            await asyncio.sleep(max(wait, TICK_S) if wait > 0 else 0.0)
 
     def _burst(self, due: float, now: float, interval: float) -> float:
         """Make every transaction due by `now`, for at most BURST_S; returns the next due time."""

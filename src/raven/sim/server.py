@@ -36,6 +36,7 @@ from raven.sim.protocol import Keeper, Requests
 from raven.sim.replay import ReplayFeed, ReplayRest
 from raven.sim.rest import LiveRest, RestApi, RestSource
 from raven.sim.stats import SimStats
+from raven.sim.wsout import FrameWriter
 
 log = logging.getLogger("raven.sim")
 
@@ -191,7 +192,10 @@ class Simulator:
         )
         await ws.prepare(request)
         conn = self._connect(request)
-        writer = asyncio.create_task(self._writer(ws, conn), name="sim-ws-writer")
+        frames = None  # several frames per socket write, unless the frames are compressed
+        if request.transport is not None and not ws.compress:
+            frames = FrameWriter(request.transport, request.protocol)
+        writer = asyncio.create_task(self._writer(ws, conn, frames), name="sim-ws-writer")
         try:
             await self._read(ws, conn)
         finally:
@@ -251,7 +255,9 @@ class Simulator:
             conn.last_pong = now
         return not conn.closing
 
-    async def _writer(self, ws: web.WebSocketResponse, conn: SimConnection) -> None:
+    async def _writer(
+        self, ws: web.WebSocketResponse, conn: SimConnection, frames: FrameWriter | None
+    ) -> None:
         """The only task that writes to `ws`: frames, pings/pongs, then the close."""
         queue, control = conn.queue, conn.control
         with contextlib.suppress(ConnectionError):
@@ -262,7 +268,9 @@ class Simulator:
                     while control:
                         ping, data = control.popleft()
                         await (ws.ping(data) if ping else ws.pong(data))
-                    if queue:
+                    if queue and frames is not None:
+                        conn.frames_sent += await frames.send(queue)
+                    elif queue:
                         await ws.send_frame(queue.popleft(), WSMsgType.TEXT)
                         conn.frames_sent += 1
                 if conn.overflowed:
