@@ -84,7 +84,8 @@ async def test_one_bad_record_among_many_is_the_only_one_set_aside(
     stats = writer.stats()
     assert (stats.recorded_events, stats.written_events, stats.rejected_events) == (1000, 999, 1)
     assert (stats.buffered_events, stats.spool_events, stats.write_lag_s) == (0, 0, 0.0)
-    assert stats.write_failures == 0 and stats.up
+    assert stats.write_failures == 0
+    assert stats.up
     # The whole batch, then two halves per level down to the one record.
     assert store.calls <= 1 + 2 * math.ceil(math.log2(1000))
     assert stats.written_batches == store.writes
@@ -92,7 +93,8 @@ async def test_one_bad_record_among_many_is_the_only_one_set_aside(
     assert len(lines) == 1
     assert "rejected 1 of a batch of 1000 events" in lines[0]
     assert f"refused ts {rejected_spool(tmp_path)[0][0]}" in lines[0]  # the store's reason
-    assert "stored 999" in lines[0] and "memory.rejected.spool" in lines[0]
+    assert "stored 999" in lines[0]
+    assert "memory.rejected.spool" in lines[0]
 
 
 async def test_several_bad_records_across_batches(tmp_path: Path) -> None:
@@ -167,8 +169,10 @@ async def test_an_outage_during_bisection_is_retried_and_loses_nothing(tmp_path:
     stats = writer.stats()
     assert stats.written_events == 400 - len(bad)
     assert stats.rejected_events == len(bad)
-    assert stats.write_failures >= 1 and stats.write_retries >= 1
-    assert stats.up and stats.breaker_state is BreakerState.CLOSED
+    assert stats.write_failures >= 1
+    assert stats.write_retries >= 1
+    assert stats.up
+    assert stats.breaker_state is BreakerState.CLOSED
 
 
 async def test_a_rejected_probe_closes_the_breaker(tmp_path: Path) -> None:
@@ -214,6 +218,8 @@ async def test_rejection_lines_are_rate_limited_and_summed(
     await recorder.stop()
     lines = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
     assert len(lines) == 2
-    assert "rejected 1 of a batch of 10" in lines[0] and "more" not in lines[0]
+    assert "rejected 1 of a batch of 10" in lines[0]
+    assert "more" not in lines[0]
     assert "+2 more events rejected in 2 batches since the last report" in lines[1]
-    assert store.count() == 36 and writer.rejected == 4
+    assert store.count() == 36
+    assert writer.rejected == 4
