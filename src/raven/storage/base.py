@@ -150,7 +150,9 @@ class Store(Protocol):
     name: str  # "embedded", "influxdb": names spool files, metrics and /health entries
 
     async def write(self, batch: Sequence[Record]) -> None:
-        """Store the batch. Idempotent: a record already stored is not stored twice."""
+        """Store the batch. Idempotent: a record already stored is not stored twice.
+        A record the store can't take raises StoreError(retryable=False) for the call;
+        the writer then finds it by writing smaller parts (`raven.storage.isolate`)."""
         ...
 
     async def read(self, query: ReadQuery) -> list[Record]:

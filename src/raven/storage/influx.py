@@ -11,7 +11,10 @@
 What fails how (the writer acts on `StoreError.retryable`): connection
 errors, timeouts, 5xx, 429, 401/403 (credentials can be fixed while Raven
 keeps buffering) and a missing database are retryable; 400 (InfluxDB
-refused the points, e.g. a field type conflict) and 413 are not.
+refused the points, e.g. a field type conflict) and 413 are not. A 400 from
+1.x is a *partial* write: the other points of the body are stored. The
+writer's bisection writes them again, which is harmless: a point with the
+same measurement, tags and timestamp overwrites the stored one with itself.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ and bring it back as an outage would.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -125,12 +127,22 @@ class InfluxServer:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        proc.send_signal(signal.SIGCONT)  # a paused server would not act on SIGTERM
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): requests hang, as with a stuck server, until `resume()`."""
+        assert self._proc is not None, "influxd is not running"
+        os.kill(self._proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None, "influxd is not running"
+        os.kill(self._proc.pid, signal.SIGCONT)
 
     @property
     def running(self) -> bool:

@@ -2,8 +2,12 @@
 
 It keeps records in dicts keyed like the real stores (table, exchange,
 symbol, ts), so a repeated write stores nothing twice, and it can be told to
-fail (`down = True`) or to hold every write until released (`hold()`), which
-is how the writer's outage handling is tested without a real outage.
+fail (`down = True`, or `down_at_call`) or to hold every write until released
+(`hold()`), which is how the writer's outage handling is tested without a
+real outage. It can also refuse particular records (`bad`), the way the real
+stores refuse a value they can't hold: all or nothing like DuckDB's
+transaction, or (`partial = True`) storing the rest of the batch first, as
+InfluxDB 1.x does with a 400 "partial write".
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ class MemoryStore:
         self.name = name
         self.down = False  # while True every call raises a retryable StoreError
         self.reject = False  # while True writes raise a non-retryable StoreError
+        self.bad: set[int] = set()  # ts of records the store refuses (non-retryable)
+        self.partial = False  # a write with bad records stores its good ones first
+        self.calls = 0  # write calls made, failed ones too
+        self.down_at_call = 0  # > 0: the store goes down (`down`) at this write call
         self.writes = 0  # write calls that succeeded
         self.held = 0  # write calls waiting for release()
-        self.duplicates = 0  # records written again (the writer retried a batch)
+        self.duplicates = 0  # records written again (a retried batch; `partial` bisection)
         self.order: list[int] = []  # ts of every record, in the order writes stored them
         self._tables: dict[Table, dict[Key, Item]] = {t: {} for t in Table}
         self._last_ts = 0
@@ -43,6 +51,9 @@ class MemoryStore:
             raise StoreError(f"{self.name} is down")
 
     async def write(self, batch: Sequence[Record]) -> None:
+        self.calls += 1
+        if self.calls == self.down_at_call:
+            self.down = True
         if self._gate is not None:
             self.held += 1
             try:
@@ -52,6 +63,15 @@ class MemoryStore:
         self._check()
         if self.reject:
             raise StoreError(f"{self.name} rejected the batch", retryable=False)
+        refused = [ts for ts, _ in batch if ts in self.bad] if self.bad else []
+        if refused:
+            if self.partial:
+                self._store([r for r in batch if r[0] not in self.bad])
+            raise StoreError(f"{self.name} refused ts {refused[0]}", retryable=False)
+        self._store(batch)
+        self.writes += 1
+
+    def _store(self, batch: Sequence[Record]) -> None:
         for ts, item in batch:
             table = table_of(item)
             rows = self._tables[table]
@@ -62,7 +82,6 @@ class MemoryStore:
                 self._last_ts = max(self._last_ts, ts)
             rows[key] = item
             self.order.append(ts)
-        self.writes += 1
 
     def all(self, table: Table) -> list[Record]:
         """Every record of a table, in ts order."""

@@ -21,6 +21,10 @@ One `StoreWriter` per store. Records wait in a FIFO that is the spool file
   the store confirmed the write, so batches go out in order and a failed or
   cancelled write is simply retried. Stores key records by (table, exchange,
   symbol, ts), so a batch written twice is stored once: exactly once.
+- A batch the store rejects (bad input, not an outage) is bisected
+  (`raven.storage.isolate`): the good records are written, in order, and
+  only the ones the store refuses go to the rejected spool
+  (`<store>.rejected.spool`), with a log line saying how many and why.
 - A CircuitBreaker guards the store: after `failure_threshold` failures in a
   row the flusher stops calling it and sends one probe write every
   `probe_interval_s` until it succeeds.
@@ -39,6 +43,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -55,12 +60,14 @@ from raven.core.latency import Histogram
 from raven.model import BookSnapshot
 from raven.ops import tracing
 from raven.storage.base import BookCheckpoint, Item, Record, Store, StoreError
+from raven.storage.isolate import Isolation, max_writes
 from raven.storage.spool import Spool
 
 log = logging.getLogger("raven.storage")
 
 LAST_TS_TIMEOUT_S = 3.0  # for reading a store's newest ts at start
 # Bounds (s) of the batch write duration histogram: 1 ms to 30 s (write_timeout_s).
+REJECT_LOG_INTERVAL_S = 10.0  # at most one "rejected" line per store this often
 WRITE_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -123,6 +130,9 @@ class StoreWriter:
         self._first_at = 0.0  # when the oldest record now in memory arrived (clock)
         self._spool_head_ts = 0
         self._failed_head = -1  # ts of the first record of the batch whose write failed
+        self._resolved_ts = 0  # ts of the last record taken off the queue (stored or rejected)
+        self._rejects_logged_at = -math.inf  # clock time of the last "rejected" line
+        self._unlogged_rejects = (0, 0)  # events and batches rejected since that line
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -276,7 +286,8 @@ class StoreWriter:
         return list(itertools.islice(self._memory, self._batch))
 
     async def _write_head(self) -> bool:
-        """Write the oldest batch; True when the store took it (or rejected it for good)."""
+        """Write the oldest batch; True when it is resolved: stored, or (the records the
+        store rejects) set aside. False when a write failed and should be retried."""
         try:
             batch = await self._peek()
         except Exception:  # a disk error, or a spool this version can't read: keep it, say so
@@ -285,12 +296,24 @@ class StoreWriter:
             return False
         if batch[0][0] == self._failed_head:
             self.retries += 1
+        outcome = await self.attempt(batch)
+        if isinstance(outcome, StoreError):
+            return await self._isolate(batch, outcome)
+        return outcome
+
+    async def attempt(self, batch: Sequence[Record]) -> StoreError | bool:
+        """One write call (also `isolate.Target.attempt`). True: stored and taken off the
+        queue; a StoreError: rejected, nothing taken off; False: failed (counted, the
+        breaker told, and after a short pause when the breaker is still closed)."""
         try:
             await self._timed_write(batch)
         except StoreError as exc:
             if not exc.retryable:
-                self._reject(batch, exc)
-                return True
+                # The store answered: it is up (a rejected probe must close the breaker,
+                # or the flusher would wait for a probe result that never comes).
+                self.breaker.record_success()
+                self._set_up(True, "")
+                return exc
             await self._failed(batch, str(exc))
             return False
         except TimeoutError:
@@ -307,11 +330,11 @@ class StoreWriter:
         self._failed_head = -1
         self.written += len(batch)
         self.batches += 1
-        self.last_written_ts = batch[-1][0]
+        self.last_written_ts = self._resolved_ts = batch[-1][0]
         self._commit(len(batch))
         return True
 
-    async def _timed_write(self, batch: list[Record]) -> None:
+    async def _timed_write(self, batch: Sequence[Record]) -> None:
         """One write call, timed (`write_seconds`) and traced (`store.write_batch`)."""
         started = time.perf_counter()
         try:
@@ -322,7 +345,7 @@ class StoreWriter:
         finally:
             self.write_seconds.observe(time.perf_counter() - started)
 
-    async def _failed(self, batch: list[Record], error: str) -> None:
+    async def _failed(self, batch: Sequence[Record], error: str) -> None:
         self.failures += 1
         self._failed_head = batch[0][0]
         self.breaker.record_failure(error)
@@ -332,17 +355,47 @@ class StoreWriter:
         if self.breaker.state is BreakerState.CLOSED and not self._stopping.is_set():
             await self._sleep(self.config.retry_delay_s)
 
-    def _reject(self, batch: list[Record], exc: StoreError) -> None:
+    async def _isolate(self, batch: Sequence[Record], error: StoreError) -> bool:
+        """The store rejected `batch`: write its good records, set the bad ones aside
+        (bisection, `raven.storage.isolate`). False when an outage interrupted it."""
+        isolation = Isolation(self, max_writes(len(batch)))
+        done = await isolation.run(batch, error)
+        self._report_rejects(isolation, len(batch), error)
+        return done
+
+    def reject(self, batch: Sequence[Record], error: StoreError) -> None:
+        """Keep records the store refused in the rejected spool (`isolate.Target.reject`)."""
         self.rejected += len(batch)
         self._io.submit(self.rejects.append, batch)
-        log.error(
-            "store %s rejected %d events (%s); kept in %s",
-            self.name,
-            len(batch),
-            exc,
-            self.rejects.path,
-        )
+        self._resolved_ts = batch[-1][0]
         self._commit(len(batch))
+
+    def _report_rejects(self, isolation: Isolation[Record], size: int, error: StoreError) -> None:
+        """One line per rejected batch, at most one every REJECT_LOG_INTERVAL_S (the
+        lines in between are summed into the next one)."""
+        if not isolation.rejected:
+            if isolation.written == size:  # e.g. too large a request: its halves went in
+                log.warning("store %s rejected a batch of %d events (%s) but stored all of "
+                            "them in smaller writes", self.name, size, error)  # fmt: skip
+            return
+        now = self._clock()
+        if now - self._rejects_logged_at < REJECT_LOG_INTERVAL_S:
+            events, batches = self._unlogged_rejects
+            self._unlogged_rejects = (events + isolation.rejected, batches + 1)
+            return
+        self._rejects_logged_at = now
+        events, batches = self._unlogged_rejects
+        self._unlogged_rejects = (0, 0)
+        log.error(
+            "store %s rejected %d of a batch of %d events (%s) and stored %d; the rejected "
+            "ones are kept in %s%s%s",
+            self.name, isolation.rejected, size, isolation.reason, isolation.written,
+            self.rejects.path,
+            f" (bisection stopped after {isolation.writes} writes: rejected chunks of up to "
+            f"{isolation.widest} events whole)" if isolation.widest > 1 else "",
+            f" (+{events} more events rejected in {batches} batches since the last report)"
+            if events else "",
+        )  # fmt: skip
 
     def _commit(self, n: int) -> None:
         """Remove the `n` oldest records of spool ++ memory. Synchronous on purpose:
@@ -371,11 +424,12 @@ class StoreWriter:
     def write_lag_ns(self) -> int:
         """Age of the oldest record not yet written (its ts is its receive time); 0 when
         caught up. The spool's head is known when it started (or was read at start);
-        after part of the spool is written it is just past the last written record."""
+        after part of the spool is resolved it is just past the last record written or
+        rejected."""
         if not self.pending:
             return 0
         if self._spooled:
-            oldest = max(self._spool_head_ts, self.last_written_ts)
+            oldest = max(self._spool_head_ts, self._resolved_ts)
         else:
             oldest = self._memory[0][0] if self._memory else 0
         return max(0, self._wall_ns() - oldest) if oldest else 0
