@@ -15,21 +15,21 @@ The only per-subscriber work on publish is waking the ones that were idle
 (their cursor had reached the head) and whose topic this is.
 
 Overflow policies (conflate, drop_oldest, disconnect; see
-`raven.core.backlog`) keep their per-event semantics, applied lazily: a
-subscriber's unread log entries plus its private queue hold at most
-`capacity` of its events as long as the head is less than
-`capacity - held` entries past its cursor. At that position (its
-*deadline*, kept in a heap so publish checks one int) the bus *settles*
-the subscriber: its unread entries are offered, in order, to its private
-queue, where the policies apply exactly as if each had been offered when
-published (no read happened in between). A subscriber whose queue is
-full, or holds a book snapshot still to be made (which must be taken as of
-before the next delta of its view), would be settled on every publish: it
-is switched to being offered each event directly (the per-event queue of
-old, see below) until it drains to half its capacity. The deadline is also
+`raven.core.backlog`) are applied lazily and in bulk: a subscriber's unread
+log entries plus its private queue hold at most `capacity` of its events as
+long as the head is less than `capacity - held` entries past its cursor.
+At that position (its *deadline*, kept in a heap so publish checks one
+int) the bus *settles* the subscriber: its unread entries move to its
+private queue in one pass, the policies applied to them as a batch
+(`raven.core.catchup`: what a batch conflates, drops or disconnects). A
+subscriber whose queue is full is settled again only once it is another
+`slack` entries behind (half the log, or its capacity if smaller), so a
+laggard costs a bulk pass per entry scanned, never work on every publish:
+with any number of laggards, publishing costs the same. The deadline is
 never more than the log's size past the cursor, so the ring never
 overwrites an unread entry (the log's overflow policy: settle the laggard
-into its own bounded queue).
+into its own bounded queue). A book snapshot due in the queue is made when
+sent, after settling, so it is taken as of after every delta it replaces.
 
 Subscribing, unsubscribing, a subscriber's acks and initial state settle it
 first, so they take effect at that point of the stream, as before.
@@ -58,6 +58,7 @@ from raven.core.backlog import (
     SubscriberStats,
     Topic,
 )
+from raven.core.catchup import Batch, Extra, absorb
 from raven.core.latency import Histogram
 from raven.types import Kind
 
@@ -79,8 +80,6 @@ __all__ = [
 DIRECT_TOPICS = 16
 LOG_SIZE = 16384  # entries in the shared log (a power of two): more than [server] queue_size
 _NEVER = 1 << 62
-Extra = bool | Resnapshot  # per entry: `keep`, or the book view's resnapshot (keep False)
-Entry = tuple[int, bytes, int, Extra]  # (topic id, chunk, publish time, extra)
 
 
 class _Route:
@@ -112,9 +111,6 @@ class Subscriber(Backlog):
         self.idle = False  # on the bus's idle list: the next publish of its topics wakes it
         self.serial = 0  # its current entry in the bus's deadline heap
         self.direct = True  # few topics: offered each event on publish, not reading the log
-        # Overflowing (its queue full, or a book snapshot due): offered each event,
-        # direct, until it drains to half its capacity; then back to the log.
-        self.behind = False
 
     @property
     def live(self) -> int:
@@ -154,27 +150,24 @@ class Subscriber(Backlog):
         self._control(frame, now_ns)
 
     def settle(self) -> None:
-        """Offer the unread log entries of this subscriber's topics to its
-        private queue (in order: the policies apply to each)."""
+        """Move the unread log entries of this subscriber's topics to its
+        private queue, the policies applied to them in bulk."""
         bus = self.bus
         if bus is None or self.direct or self.cursor == bus.head:
             return
-        topic_of, offer = bus.topic_of, self.offer
-        for tid, chunk, published, extra in bus.entries(self.member, self.cursor):
-            if isinstance(extra, bool):
-                offer(topic_of[tid], chunk, published, extra, None)
-            else:
-                offer(topic_of[tid], chunk, published, False, extra)
+        batch = bus.batch(self.member, self.cursor) if not self.failure else None
         self.cursor = bus.head
+        if batch is not None:
+            absorb(self, bus.topic_of, batch)
 
     def deadline(self, size: int) -> int:
-        """The log position whose publish could overflow the private queue
-        (or must materialize a due snapshot): the bus settles this subscriber there."""
+        """The log position whose publish could overflow the private queue:
+        the bus settles this subscriber there (or, its queue full, a slack
+        later: a bulk pass per `slack` entries, not work on every publish)."""
         if self.direct:
             return _NEVER
-        if self.due:
-            return self.cursor
-        return self.cursor + min(max(self.capacity - self.held, 0), size - 1)
+        room = max(self.capacity - self.held, 1, min(self.capacity, size // 2))
+        return self.cursor + min(room, size - 1)
 
     # --- consumer side (the stream's sender) --------------------------------
 
@@ -184,6 +177,8 @@ class Subscriber(Backlog):
         bus = None if self.direct else self.bus  # a direct subscriber has only its queue
         if bus is not None and self.failure:
             self.cursor = bus.head  # failed: what was published since is not for it
+        elif bus is not None and self.due:
+            self.settle()  # a due snapshot absorbs its view's unread deltas before it is made
         if bus is not None and self.cursor == bus.head and not self.queue:
             self._go_idle(bus)  # the common "nothing more" call, kept short
             return None, out
@@ -203,10 +198,6 @@ class Subscriber(Backlog):
             self._stats.sent += len(out)
             if first_ns and self.latency is not None:
                 self.latency.observe_ns(now_ns - first_ns)
-            if self.behind and self.held <= self.capacity // 2 and not self.due:
-                self.behind = False
-                if self.bus is not None:
-                    self.bus.remode(self)
         return None, out
 
     def _go_idle(self, bus: Bus) -> None:
@@ -310,9 +301,8 @@ class Bus:
 
     def remode(self, sub: Subscriber) -> None:
         """Switch `sub` between direct and log reading when its topic count
-        crosses `direct_topics` or it falls behind or catches up (it is
-        settled: nothing unread in the log)."""
-        direct = sub.behind or len(sub.topics) <= self.direct_topics
+        crosses `direct_topics` (it is settled: nothing unread in the log)."""
+        direct = len(sub.topics) <= self.direct_topics
         if direct == sub.direct:
             return
         routes = [self._active[topic] for topic in sub.topics]
@@ -424,11 +414,6 @@ class Bus:
                 continue  # superseded, or the subscriber left
             if sub.deadline(self.size) <= pos:
                 sub.settle()
-                if sub.deadline(self.size) <= self.head and sub.topics:
-                    # It would be settled on every publish: offer it directly.
-                    sub.behind = True
-                    self.remode(sub)
-                    continue
             self._schedule(sub)
         self._check_at = heap[0][0] if heap else _NEVER
 
@@ -461,16 +446,23 @@ class Bus:
             start += n
         return total
 
-    def entries(self, member: bytearray, start: int) -> list[Entry]:
-        """The entries from position `start` to the head whose topic is in `member`."""
-        out: list[Entry] = []
+    def batch(self, member: bytearray, start: int) -> Batch:
+        """The entries from position `start` to the head whose topic is in
+        `member`, as parallel lists (topic ids, chunks, times, extras)."""
+        tids: list[int] = []
+        chunks: list[bytes] = []
+        times: list[int] = []
+        extras: list[Extra] = []
         get = member.__getitem__
-        routes, chunks, times, extras = self.routes, self.chunks, self.times, self.extras
         head, mask, size = self.head, self.mask, self.size
         while start < head:
             i = start & mask
             n = min(head - start, size - i)
-            for j in compress(range(i, i + n), map(get, routes[i : i + n])):
-                out.append((routes[j], chunks[j], times[j], extras[j]))
+            routes = self.routes[i : i + n]
+            flags = list(map(get, routes))
+            tids += compress(routes, flags)
+            chunks += compress(self.chunks[i : i + n], flags)
+            times += compress(self.times[i : i + n], flags)
+            extras += compress(self.extras[i : i + n], flags)
             start += n
-        return out
+        return tids, chunks, times, extras
