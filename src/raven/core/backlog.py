@@ -280,20 +280,31 @@ class Backlog:
                 queue.popleft()
                 times.popleft()
                 return item.frame, 0  # type: ignore[union-attr]
-            queue.popleft()
-            published = times.popleft()
             if kind is Slot:
                 slot: Slot = item  # type: ignore[assignment]
                 if not slot.live:
+                    queue.popleft()
+                    times.popleft()
                     self.dead -= 1
                     continue
+                if slot.chunk is None and self.unsettled():
+                    break  # a snapshot is due: its view's unread deltas go into it first
+                queue.popleft()
+                published = times.popleft()
                 out.append(self._take(slot))
             else:
+                queue.popleft()
+                published = times.popleft()
                 out.append(item)  # type: ignore[arg-type]
             if not first_ns:
                 first_ns = published
         self.held -= len(out) - start
         return None, first_ns
+
+    def unsettled(self) -> bool:
+        """Whether events offered later are still to be queued (a log
+        reader's unread entries): a due snapshot waits for them."""
+        return False
 
     def _take(self, slot: Slot) -> bytes:
         slot.live = False

@@ -160,6 +160,10 @@ class Subscriber(Backlog):
         if batch is not None:
             absorb(self, bus.topic_of, batch)
 
+    def unsettled(self) -> bool:
+        bus = self.bus
+        return bus is not None and not self.direct and self.cursor != bus.head
+
     def deadline(self, size: int) -> int:
         """The log position whose publish could overflow the private queue:
         the bus settles this subscriber there (or, its queue full, a slack
@@ -177,14 +181,17 @@ class Subscriber(Backlog):
         bus = None if self.direct else self.bus  # a direct subscriber has only its queue
         if bus is not None and self.failure:
             self.cursor = bus.head  # failed: what was published since is not for it
-        elif bus is not None and self.due:
-            self.settle()  # a due snapshot absorbs its view's unread deltas before it is made
         if bus is not None and self.cursor == bus.head and not self.queue:
             self._go_idle(bus)  # the common "nothing more" call, kept short
             return None, out
         first_ns = 0
         if self.queue:
             control, first_ns = self.take(limit, out)
+            if not out and control is None and self.queue:
+                # Stopped at a due book snapshot: settle, so that it absorbs its
+                # view's unread deltas and is made as of after them.
+                self.settle()
+                control, first_ns = self.take(limit, out)
             if control is not None:
                 return control, out
         if bus is not None and not self.queue:
