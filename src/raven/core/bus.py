@@ -15,21 +15,21 @@ The only per-subscriber work on publish is waking the ones that were idle
 (their cursor had reached the head) and whose topic this is.
 
 Overflow policies (conflate, drop_oldest, disconnect; see
-`raven.core.backlog`) are applied lazily and in bulk: a subscriber's unread
-log entries plus its private queue hold at most `capacity` of its events as
-long as the head is less than `capacity - held` entries past its cursor.
-At that position (its *deadline*, kept in a heap so publish checks one
-int) the bus *settles* the subscriber: its unread entries move to its
-private queue in one pass, the policies applied to them as a batch
-(`raven.core.catchup`: what a batch conflates, drops or disconnects). A
-subscriber whose queue is full is settled again only once it is another
-`slack` entries behind (half the log, or its capacity if smaller), so a
-laggard costs a bulk pass per entry scanned, never work on every publish:
-with any number of laggards, publishing costs the same. The deadline is
-never more than the log's size past the cursor, so the ring never
-overwrites an unread entry (the log's overflow policy: settle the laggard
-into its own bounded queue). A book snapshot due in the queue is made when
-sent, after settling, so it is taken as of after every delta it replaces.
+`raven.core.backlog`) are applied lazily and in bulk. A subscriber reads
+its entries straight from the log until it is `capacity - held + slack`
+entries behind (`slack`: half the log, or its capacity if smaller; never
+more than the log's size, so the ring never overwrites an unread entry):
+at that position (its *deadline*, kept in a heap so publish checks one
+int) the bus *settles* it: its unread entries move to its private queue in
+one pass, the policies applied to them as a batch (`raven.core.catchup`
+says what a batch conflates, drops or disconnects), which brings it back
+within `capacity` (+ one newest event per conflated topic). So a laggard
+costs a bulk pass once per `slack` entries, mostly in C, and publishing
+costs the same with any number of laggards; a laggard that drains its
+queue reads the log again. A stream may be up to `slack` events past its
+capacity before its policies apply. A book snapshot due in the queue is
+made when sent, after a settle, so it is taken as of after every delta it
+replaces (`Backlog.unsettled`).
 
 Subscribing, unsubscribing, a subscriber's acks and initial state settle it
 first, so they take effect at that point of the stream, as before.
@@ -114,7 +114,8 @@ class Subscriber(Backlog):
 
     @property
     def live(self) -> int:
-        """Events that will be sent: queued privately, or unread in the log."""
+        """Events queued privately or unread in the log (the next settle's
+        policies may still conflate or drop some of the unread)."""
         return self.held + self._unread()
 
     @property
@@ -170,8 +171,8 @@ class Subscriber(Backlog):
         later: a bulk pass per `slack` entries, not work on every publish)."""
         if self.direct:
             return _NEVER
-        room = max(self.capacity - self.held, 1, min(self.capacity, size // 2))
-        return self.cursor + min(room, size - 1)
+        slack = max(1, min(self.capacity, size // 2))
+        return self.cursor + min(max(self.capacity - self.held, 0) + slack, size - 1)
 
     # --- consumer side (the stream's sender) --------------------------------
 
