@@ -467,10 +467,16 @@ class Bus:
             i = start & mask
             n = min(head - start, size - i)
             routes = self.routes[i : i + n]
-            flags = list(map(get, routes))
-            tids += compress(routes, flags)
-            chunks += compress(self.chunks[i : i + n], flags)
-            times += compress(self.times[i : i + n], flags)
-            extras += compress(self.extras[i : i + n], flags)
+            flags = bytes(map(get, routes))
+            if flags.count(0):
+                tids += compress(routes, flags)
+                chunks += compress(self.chunks[i : i + n], flags)
+                times += compress(self.times[i : i + n], flags)
+                extras += compress(self.extras[i : i + n], flags)
+            else:  # every entry its own (a stream subscribed to everything): plain slices
+                tids += routes
+                chunks += self.chunks[i : i + n]
+                times += self.times[i : i + n]
+                extras += self.extras[i : i + n]
             start += n
         return tids, chunks, times, extras

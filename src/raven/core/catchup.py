@@ -56,9 +56,10 @@ def absorb(q: Backlog, topic_of: list[Topic], batch: Batch) -> None:
     kinds = {tid: policies[topic_of[tid][0]] for tid in set(tids)}
     conflating = {tid: kind is Policy.CONFLATE for tid, kind in kinds.items()}
     # Per entry: conflatable (its kind conflates and it is not a `keep` event).
-    cmask = list(
-        map(operator.and_, map(conflating.__getitem__, tids), map(operator.is_not, extras, _TRUE))
-    )
+    cmask = list(map(conflating.__getitem__, tids))
+    if extras.count(True):  # rare (a closed candle, a book status): C-level count first
+        for j in compress(range(n), map(operator.is_, extras, _TRUE)):
+            cmask[j] = False
     overflow = q.held + n > q.capacity
     if overflow:
         folded = {tid for tid, c in conflating.items() if c}
@@ -82,6 +83,7 @@ def absorb(q: Backlog, topic_of: list[Topic], batch: Batch) -> None:
 
 
 _TRUE = repeat(True)
+_INVERT = bytes([1, 0]) + bytes(254)  # bytes.translate table: 0 -> 1, 1 -> 0
 
 
 def _due(q: Backlog, topic: Topic) -> bool:
@@ -106,7 +108,7 @@ def _fold(
     ftids = list(compress(tids, fmask))
     counts = Counter(ftids)
     newest = dict(zip(ftids, compress(range(len(tids)), fmask), strict=True))
-    keep = bytearray(map(operator.not_, fmask))
+    keep = bytearray(bytes(fmask).translate(_INVERT))  # 1 where not folded
     for tid, j in newest.items():
         keep[j] = 1
         topic = topic_of[tid]
