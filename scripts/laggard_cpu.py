@@ -15,7 +15,7 @@ Run it against one source tree, or two side by side (each (K, mode) point
 alternates between the trees, in subprocesses):
 
     .venv/bin/python scripts/laggard_cpu.py
-    .venv/bin/python scripts/laggard_cpu.py --compare /path/to/old/src
+    .venv/bin/python scripts/laggard_cpu.py --compare /path/to/old/src --repeat 3
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--mode", default="stalled", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=int, default=25_000)
     parser.add_argument("--events", type=int, default=25_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per point; the least CPU")
     args = parser.parse_args()
     if args.child:
         _child(args)
@@ -115,8 +116,12 @@ def main() -> None:
     points = [(0, "stalled"), (10, "stalled"), (100, "stalled"), (10, "slow"), (100, "slow")]
     for k, mode in points:
         cells = []
-        for name, src in trees:
-            r = _run(src, k, mode, args)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in trees}
+        for _ in range(args.repeat):  # interleaved, so both trees see the same load
+            for name, src in trees:
+                runs[name].append(_run(src, k, mode, args))
+        for name, _ in trees:
+            r = min(runs[name], key=lambda run: run["us_per_event"])
             cells.append(
                 f"{name}: {r['us_per_event']:8.1f} µs/event "
                 f"({r['keeping_deliveries']:,} deliveries to the others, "

@@ -17,8 +17,10 @@ The only per-subscriber work on publish is waking the ones that were idle
 Overflow policies (conflate, drop_oldest, disconnect; see
 `raven.core.backlog`) are applied lazily and in bulk. A subscriber reads
 its entries straight from the log until it is `capacity - held + slack`
-entries behind (`slack`: half the log, or its capacity if smaller; never
-more than the log's size, so the ring never overwrites an unread entry):
+entries behind (`slack`: its capacity or half the log, whichever is
+smaller, times 1/2 to 15/16 by subscriber, so that laggards that fell
+behind together are not all settled at one publish; never more than the
+log's size in all, so the ring never overwrites an unread entry):
 at that position (its *deadline*, kept in a heap so publish checks one
 int) the bus *settles* it: its unread entries move to its private queue in
 one pass, the policies applied to them as a batch (`raven.core.catchup`
@@ -80,6 +82,7 @@ __all__ = [
 DIRECT_TOPICS = 16
 LOG_SIZE = 16384  # entries in the shared log (a power of two): more than [server] queue_size
 _NEVER = 1 << 62
+_SPREAD = 16
 
 
 class _Route:
@@ -111,6 +114,7 @@ class Subscriber(Backlog):
         self.idle = False  # on the bus's idle list: the next publish of its topics wakes it
         self.serial = 0  # its current entry in the bus's deadline heap
         self.direct = True  # few topics: offered each event on publish, not reading the log
+        self.spread = _SPREAD  # its slack, in 1/_SPREAD-ths of the largest (set by the bus)
 
     @property
     def live(self) -> int:
@@ -171,7 +175,7 @@ class Subscriber(Backlog):
         later: a bulk pass per `slack` entries, not work on every publish)."""
         if self.direct:
             return _NEVER
-        slack = max(1, min(self.capacity, size // 2))
+        slack = max(1, min(self.capacity, size // 2) * self.spread // _SPREAD)
         return self.cursor + min(max(self.capacity - self.held, 0) + slack, size - 1)
 
     # --- consumer side (the stream's sender) --------------------------------
@@ -257,6 +261,9 @@ class Bus:
         self.idle: list[Subscriber] = []  # woken by the next publish of one of their topics
         self._heap: list[tuple[int, int, Subscriber]] = []  # (deadline, serial, subscriber)
         self._serials = itertools.count(1)
+        # Slacks of half to all of the largest, in turn: laggards that fell behind
+        # together are settled at different publishes, not all in one (a stall).
+        self._spreads = itertools.cycle(range(_SPREAD // 2, _SPREAD))
         self._check_at = _NEVER  # the earliest deadline in the heap
         self.published = 0  # events published (whether or not anyone subscribed)
         self.published_by_kind = [0] * (max(Kind) + 1)  # indexed by Kind
@@ -363,6 +370,7 @@ class Bus:
         sub.bus = self
         sub.cursor = self.head
         sub.member = bytearray(self._width)
+        sub.spread = next(self._spreads)
         self._attached.add(sub)
         self._schedule(sub)
 
