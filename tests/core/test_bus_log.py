@@ -1,4 +1,4 @@
-"""The bus's shared log: cursors, wrap-around, lazy policies equal to eager ones."""
+"""The bus's shared log: cursors, wrap-around, the policies' invariants under random load."""
 
 from __future__ import annotations
 

@@ -3,9 +3,11 @@
 A subscriber that keeps up reads its events straight from the bus's shared
 log (see `raven.core.bus`) and never touches this queue. Events land here
 only when the subscriber may be falling behind, or around the frames only it
-gets (its acks and initial state); here each is offered in publish order,
-and the policy of its kind decides what happens once `capacity` events are
-held:
+gets (its acks and initial state). A log reader's unread entries arrive in
+batches, the policies applied to each batch as a whole
+(`raven.core.catchup`); a subscriber of few topics is offered each event
+in publish order, and the policy of its kind decides what happens once
+`capacity` events are held:
 
 - ``conflate``: once the queue is full, a newer event of a topic replaces
   every queued event of that topic, and goes to the end of the queue (its
@@ -14,8 +16,8 @@ held:
   made when it is sent or when a newer delta is queued behind it, so the
   deltas after it chain from it.
 - ``drop_oldest``: the oldest queued droppable event goes (after first
-  conflating the conflatable topics); the next frame starts with a Gap
-  marker that says how many were dropped.
+  conflating the conflatable topics, a book view's into its snapshot); the
+  next frame starts with a Gap marker that says how many were dropped.
 - ``disconnect``: the subscriber fails with a reason; its stream closes
   with RESOURCE_EXHAUSTED.
 
