@@ -3,9 +3,11 @@
 A subscriber that keeps up reads its events straight from the bus's shared
 log (see `raven.core.bus`) and never touches this queue. Events land here
 only when the subscriber may be falling behind, or around the frames only it
-gets (its acks and initial state); here each is offered in publish order,
-and the policy of its kind decides what happens once `capacity` events are
-held:
+gets (its acks and initial state). A log reader's unread entries arrive in
+batches, the policies applied to each batch as a whole
+(`raven.core.catchup`); a subscriber of few topics is offered each event
+in publish order, and the policy of its kind decides what happens once
+`capacity` events are held:
 
 - ``conflate``: once the queue is full, a newer event of a topic replaces
   every queued event of that topic, and goes to the end of the queue (its
@@ -14,8 +16,8 @@ held:
   made when it is sent or when a newer delta is queued behind it, so the
   deltas after it chain from it.
 - ``drop_oldest``: the oldest queued droppable event goes (after first
-  conflating the conflatable topics); the next frame starts with a Gap
-  marker that says how many were dropped.
+  conflating the conflatable topics, a book view's into its snapshot); the
+  next frame starts with a Gap marker that says how many were dropped.
 - ``disconnect``: the subscriber fails with a reason; its stream closes
   with RESOURCE_EXHAUSTED.
 
@@ -60,14 +62,14 @@ DEFAULT_POLICY = {
 }
 
 
-class _Slot:
+class Slot:
     """A queued conflatable event. `prev` links the older queued events of
     the same topic (the live ones are always a contiguous newest run)."""
 
     __slots__ = ("chunk", "live", "prev", "resnapshot", "topic")
 
     def __init__(
-        self, topic: Topic, chunk: bytes | None, prev: _Slot | None, resnapshot: Resnapshot | None
+        self, topic: Topic, chunk: bytes | None, prev: Slot | None, resnapshot: Resnapshot | None
     ) -> None:
         self.topic = topic
         self.chunk = chunk  # None: a snapshot is due, made by `resnapshot` when needed
@@ -85,7 +87,7 @@ class _Control:
         self.frame = frame
 
 
-_Item = bytes | _Slot | _Control
+_Item = bytes | Slot | _Control
 COMPACT_AFTER = 64  # dead slots tolerated before the queue is compacted
 
 
@@ -109,7 +111,7 @@ class Backlog:
         self.queue: collections.deque[_Item] = collections.deque()
         self.times: collections.deque[int] = collections.deque()  # publish time per item
         self.held = 0  # events in the queue that will be sent
-        self.newest: dict[Topic, _Slot] = {}  # newest queued slot per conflatable topic
+        self.newest: dict[Topic, Slot] = {}  # newest queued slot per conflatable topic
         self.redundant = 0  # live slots that are not the newest of their topic
         self.dead = 0  # replaced slots still in the deque (skipped when drained)
         self.due = 0  # slots whose snapshot is still to be made (chunk None)
@@ -165,7 +167,7 @@ class Backlog:
                     prev.chunk = prev.resnapshot()  # the view as of before this event
                     self.due -= 1
                 self.redundant += 1
-            slot = self.newest[topic] = _Slot(topic, chunk, prev, resnapshot)
+            slot = self.newest[topic] = Slot(topic, chunk, prev, resnapshot)
             item: _Item = slot
         else:
             item = chunk
@@ -197,12 +199,12 @@ class Backlog:
         if self.dead > COMPACT_AFTER and self.dead > self.held:
             self._compact()
 
-    def _kill(self, slot: _Slot) -> None:
+    def _kill(self, slot: Slot) -> None:
         slot.live = False
         slot.chunk = slot.prev = None
         self.dead += 1
 
-    def _collapse(self, slot: _Slot) -> int:
+    def _collapse(self, slot: Slot) -> int:
         """Drop the older queued events of `slot`'s topic; returns how many."""
         killed = 0
         older = slot.prev
@@ -216,12 +218,23 @@ class Backlog:
         self.redundant -= killed
         return killed
 
+    def collapse_all(self) -> None:
+        """Conflate the older queued events of every topic into its newest."""
+        for slot in list(self.newest.values()):
+            killed = self._collapse(slot)
+            self._stats.conflated += killed
+            if killed and slot.resnapshot is not None and slot.chunk is not None:
+                # A book view lost deltas: its newest one would not chain from
+                # what the client holds, so it sends the view's snapshot instead.
+                slot.chunk = None
+                self.due += 1
+
     def _compact(self) -> None:
         """Forget dead slots (replaced events) so memory follows the live count."""
         pairs = [
             (item, t)
             for item, t in zip(self.queue, self.times, strict=True)
-            if type(item) is not _Slot or item.live
+            if type(item) is not Slot or item.live
         ]
         self.queue = collections.deque(item for item, _ in pairs)
         self.times = collections.deque(t for _, t in pairs)
@@ -229,14 +242,13 @@ class Backlog:
 
     def _make_room(self) -> None:
         if self.redundant:
-            for slot in list(self.newest.values()):
-                self._stats.conflated += self._collapse(slot)
+            self.collapse_all()
             if self.dead > COMPACT_AFTER and self.dead > self.held:
                 self._compact()
             if self.held < self.capacity:
                 return
         queue, times = self.queue, self.times
-        while queue and type(queue[0]) is _Slot and not queue[0].live:
+        while queue and type(queue[0]) is Slot and not queue[0].live:
             queue.popleft()
             times.popleft()
             self.dead -= 1
@@ -270,22 +282,33 @@ class Backlog:
                 queue.popleft()
                 times.popleft()
                 return item.frame, 0  # type: ignore[union-attr]
-            queue.popleft()
-            published = times.popleft()
-            if kind is _Slot:
-                slot: _Slot = item  # type: ignore[assignment]
+            if kind is Slot:
+                slot: Slot = item  # type: ignore[assignment]
                 if not slot.live:
+                    queue.popleft()
+                    times.popleft()
                     self.dead -= 1
                     continue
+                if slot.chunk is None and self.unsettled():
+                    break  # a snapshot is due: its view's unread deltas go into it first
+                queue.popleft()
+                published = times.popleft()
                 out.append(self._take(slot))
             else:
+                queue.popleft()
+                published = times.popleft()
                 out.append(item)  # type: ignore[arg-type]
             if not first_ns:
                 first_ns = published
         self.held -= len(out) - start
         return None, first_ns
 
-    def _take(self, slot: _Slot) -> bytes:
+    def unsettled(self) -> bool:
+        """Whether events offered later are still to be queued (a log
+        reader's unread entries): a due snapshot waits for them."""
+        return False
+
+    def _take(self, slot: Slot) -> bytes:
         slot.live = False
         topic = slot.topic
         if self.newest.get(topic) is slot:

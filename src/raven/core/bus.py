@@ -15,21 +15,23 @@ The only per-subscriber work on publish is waking the ones that were idle
 (their cursor had reached the head) and whose topic this is.
 
 Overflow policies (conflate, drop_oldest, disconnect; see
-`raven.core.backlog`) keep their per-event semantics, applied lazily: a
-subscriber's unread log entries plus its private queue hold at most
-`capacity` of its events as long as the head is less than
-`capacity - held` entries past its cursor. At that position (its
-*deadline*, kept in a heap so publish checks one int) the bus *settles*
-the subscriber: its unread entries are offered, in order, to its private
-queue, where the policies apply exactly as if each had been offered when
-published (no read happened in between). A subscriber whose queue is
-full, or holds a book snapshot still to be made (which must be taken as of
-before the next delta of its view), would be settled on every publish: it
-is switched to being offered each event directly (the per-event queue of
-old, see below) until it drains to half its capacity. The deadline is also
-never more than the log's size past the cursor, so the ring never
-overwrites an unread entry (the log's overflow policy: settle the laggard
-into its own bounded queue).
+`raven.core.backlog`) are applied lazily and in bulk. A subscriber reads
+its entries straight from the log until it is `capacity - held + slack`
+entries behind (`slack`: its capacity or half the log, whichever is
+smaller, times 1/2 to 15/16 by subscriber, so that laggards that fell
+behind together are not all settled at one publish; never more than the
+log's size in all, so the ring never overwrites an unread entry):
+at that position (its *deadline*, kept in a heap so publish checks one
+int) the bus *settles* it: its unread entries move to its private queue in
+one pass, the policies applied to them as a batch (`raven.core.catchup`
+says what a batch conflates, drops or disconnects), which brings it back
+within `capacity` (+ one newest event per conflated topic). So a laggard
+costs a bulk pass once per `slack` entries, mostly in C, and publishing
+costs the same with any number of laggards; a laggard that drains its
+queue reads the log again. A stream may be up to `slack` events past its
+capacity before its policies apply. A book snapshot due in the queue is
+made when sent, after a settle, so it is taken as of after every delta it
+replaces (`Backlog.unsettled`).
 
 Subscribing, unsubscribing, a subscriber's acks and initial state settle it
 first, so they take effect at that point of the stream, as before.
@@ -58,6 +60,7 @@ from raven.core.backlog import (
     SubscriberStats,
     Topic,
 )
+from raven.core.catchup import Batch, Extra, absorb
 from raven.core.latency import Histogram
 from raven.types import Kind
 
@@ -79,8 +82,7 @@ __all__ = [
 DIRECT_TOPICS = 16
 LOG_SIZE = 16384  # entries in the shared log (a power of two): more than [server] queue_size
 _NEVER = 1 << 62
-Extra = bool | Resnapshot  # per entry: `keep`, or the book view's resnapshot (keep False)
-Entry = tuple[int, bytes, int, Extra]  # (topic id, chunk, publish time, extra)
+_SPREAD = 16
 
 
 class _Route:
@@ -112,13 +114,12 @@ class Subscriber(Backlog):
         self.idle = False  # on the bus's idle list: the next publish of its topics wakes it
         self.serial = 0  # its current entry in the bus's deadline heap
         self.direct = True  # few topics: offered each event on publish, not reading the log
-        # Overflowing (its queue full, or a book snapshot due): offered each event,
-        # direct, until it drains to half its capacity; then back to the log.
-        self.behind = False
+        self.spread = _SPREAD  # its slack, in 1/_SPREAD-ths of the largest (set by the bus)
 
     @property
     def live(self) -> int:
-        """Events that will be sent: queued privately, or unread in the log."""
+        """Events queued privately or unread in the log (the next settle's
+        policies may still conflate or drop some of the unread)."""
         return self.held + self._unread()
 
     @property
@@ -154,27 +155,28 @@ class Subscriber(Backlog):
         self._control(frame, now_ns)
 
     def settle(self) -> None:
-        """Offer the unread log entries of this subscriber's topics to its
-        private queue (in order: the policies apply to each)."""
+        """Move the unread log entries of this subscriber's topics to its
+        private queue, the policies applied to them in bulk."""
         bus = self.bus
         if bus is None or self.direct or self.cursor == bus.head:
             return
-        topic_of, offer = bus.topic_of, self.offer
-        for tid, chunk, published, extra in bus.entries(self.member, self.cursor):
-            if isinstance(extra, bool):
-                offer(topic_of[tid], chunk, published, extra, None)
-            else:
-                offer(topic_of[tid], chunk, published, False, extra)
+        batch = bus.batch(self.member, self.cursor) if not self.failure else None
         self.cursor = bus.head
+        if batch is not None:
+            absorb(self, bus.topic_of, batch)
+
+    def unsettled(self) -> bool:
+        bus = self.bus
+        return bus is not None and not self.direct and self.cursor != bus.head
 
     def deadline(self, size: int) -> int:
-        """The log position whose publish could overflow the private queue
-        (or must materialize a due snapshot): the bus settles this subscriber there."""
+        """The log position whose publish could overflow the private queue:
+        the bus settles this subscriber there (or, its queue full, a slack
+        later: a bulk pass per `slack` entries, not work on every publish)."""
         if self.direct:
             return _NEVER
-        if self.due:
-            return self.cursor
-        return self.cursor + min(max(self.capacity - self.held, 0), size - 1)
+        slack = max(1, min(self.capacity, size // 2) * self.spread // _SPREAD)
+        return self.cursor + min(max(self.capacity - self.held, 0) + slack, size - 1)
 
     # --- consumer side (the stream's sender) --------------------------------
 
@@ -190,6 +192,11 @@ class Subscriber(Backlog):
         first_ns = 0
         if self.queue:
             control, first_ns = self.take(limit, out)
+            if not out and control is None and self.queue:
+                # Stopped at a due book snapshot: settle, so that it absorbs its
+                # view's unread deltas and is made as of after them.
+                self.settle()
+                control, first_ns = self.take(limit, out)
             if control is not None:
                 return control, out
         if bus is not None and not self.queue:
@@ -203,10 +210,6 @@ class Subscriber(Backlog):
             self._stats.sent += len(out)
             if first_ns and self.latency is not None:
                 self.latency.observe_ns(now_ns - first_ns)
-            if self.behind and self.held <= self.capacity // 2 and not self.due:
-                self.behind = False
-                if self.bus is not None:
-                    self.bus.remode(self)
         return None, out
 
     def _go_idle(self, bus: Bus) -> None:
@@ -258,6 +261,9 @@ class Bus:
         self.idle: list[Subscriber] = []  # woken by the next publish of one of their topics
         self._heap: list[tuple[int, int, Subscriber]] = []  # (deadline, serial, subscriber)
         self._serials = itertools.count(1)
+        # Slacks of half to all of the largest, in turn: laggards that fell behind
+        # together are settled at different publishes, not all in one (a stall).
+        self._spreads = itertools.cycle(range(_SPREAD // 2, _SPREAD))
         self._check_at = _NEVER  # the earliest deadline in the heap
         self.published = 0  # events published (whether or not anyone subscribed)
         self.published_by_kind = [0] * (max(Kind) + 1)  # indexed by Kind
@@ -310,9 +316,8 @@ class Bus:
 
     def remode(self, sub: Subscriber) -> None:
         """Switch `sub` between direct and log reading when its topic count
-        crosses `direct_topics` or it falls behind or catches up (it is
-        settled: nothing unread in the log)."""
-        direct = sub.behind or len(sub.topics) <= self.direct_topics
+        crosses `direct_topics` (it is settled: nothing unread in the log)."""
+        direct = len(sub.topics) <= self.direct_topics
         if direct == sub.direct:
             return
         routes = [self._active[topic] for topic in sub.topics]
@@ -365,6 +370,7 @@ class Bus:
         sub.bus = self
         sub.cursor = self.head
         sub.member = bytearray(self._width)
+        sub.spread = next(self._spreads)
         self._attached.add(sub)
         self._schedule(sub)
 
@@ -424,11 +430,6 @@ class Bus:
                 continue  # superseded, or the subscriber left
             if sub.deadline(self.size) <= pos:
                 sub.settle()
-                if sub.deadline(self.size) <= self.head and sub.topics:
-                    # It would be settled on every publish: offer it directly.
-                    sub.behind = True
-                    self.remode(sub)
-                    continue
             self._schedule(sub)
         self._check_at = heap[0][0] if heap else _NEVER
 
@@ -461,16 +462,29 @@ class Bus:
             start += n
         return total
 
-    def entries(self, member: bytearray, start: int) -> list[Entry]:
-        """The entries from position `start` to the head whose topic is in `member`."""
-        out: list[Entry] = []
+    def batch(self, member: bytearray, start: int) -> Batch:
+        """The entries from position `start` to the head whose topic is in
+        `member`, as parallel lists (topic ids, chunks, times, extras)."""
+        tids: list[int] = []
+        chunks: list[bytes] = []
+        times: list[int] = []
+        extras: list[Extra] = []
         get = member.__getitem__
-        routes, chunks, times, extras = self.routes, self.chunks, self.times, self.extras
         head, mask, size = self.head, self.mask, self.size
         while start < head:
             i = start & mask
             n = min(head - start, size - i)
-            for j in compress(range(i, i + n), map(get, routes[i : i + n])):
-                out.append((routes[j], chunks[j], times[j], extras[j]))
+            routes = self.routes[i : i + n]
+            flags = bytes(map(get, routes))
+            if flags.count(0):
+                tids += compress(routes, flags)
+                chunks += compress(self.chunks[i : i + n], flags)
+                times += compress(self.times[i : i + n], flags)
+                extras += compress(self.extras[i : i + n], flags)
+            else:  # every entry its own (a stream subscribed to everything): plain slices
+                tids += routes
+                chunks += self.chunks[i : i + n]
+                times += self.times[i : i + n]
+                extras += self.extras[i : i + n]
             start += n
-        return out
+        return tids, chunks, times, extras
