@@ -40,7 +40,7 @@ from raven.types import S_NS
 # close, base volume, quote volume, trade count, exchange time, receive time.
 Bar = tuple[int, str, str, float, str, float, str, Scaled, Scaled, int, int, int]
 
-PARSE_CACHE_LIMIT = 512  # decimal texts remembered per symbol before a reset (see
+PARSE_CACHE_LIMIT = 256  # decimal texts remembered per symbol before a reset (see
 # raven.core.citadel.CACHE_LIMIT: a reset costs a few re-parses, a large cache memory)
 
 

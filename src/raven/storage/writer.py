@@ -66,8 +66,8 @@ from raven.storage.spool import Spool
 log = logging.getLogger("raven.storage")
 
 LAST_TS_TIMEOUT_S = 3.0  # for reading a store's newest ts at start
-# Bounds (s) of the batch write duration histogram: 1 ms to 30 s (write_timeout_s).
 REJECT_LOG_INTERVAL_S = 10.0  # at most one "rejected" line per store this often
+# Bounds (s) of the batch write duration histogram: 1 ms to 30 s (write_timeout_s).
 WRITE_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -373,15 +373,17 @@ class StoreWriter:
     def _report_rejects(self, isolation: Isolation[Record], size: int, error: StoreError) -> None:
         """One line per rejected batch, at most one every REJECT_LOG_INTERVAL_S (the
         lines in between are summed into the next one)."""
-        if not isolation.rejected:
-            if isolation.written == size:  # e.g. too large a request: its halves went in
-                log.warning("store %s rejected a batch of %d events (%s) but stored all of "
-                            "them in smaller writes", self.name, size, error)  # fmt: skip
-            return
         now = self._clock()
         if now - self._rejects_logged_at < REJECT_LOG_INTERVAL_S:
-            events, batches = self._unlogged_rejects
-            self._unlogged_rejects = (events + isolation.rejected, batches + 1)
+            if isolation.rejected:
+                events, batches = self._unlogged_rejects
+                self._unlogged_rejects = (events + isolation.rejected, batches + 1)
+            return
+        if not isolation.rejected:
+            if isolation.written == size:  # e.g. too large a request: its halves went in
+                self._rejects_logged_at = now
+                log.warning("store %s rejected a batch of %d events (%s) but stored all of "
+                            "them in smaller writes", self.name, size, error)  # fmt: skip
             return
         self._rejects_logged_at = now
         events, batches = self._unlogged_rejects
