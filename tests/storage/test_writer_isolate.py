@@ -211,7 +211,7 @@ async def test_rejection_lines_are_rate_limited_and_summed(
             recorder.record(e)
         await wait_until(lambda: writer.pending == 0, what="three batches resolved")
         assert writer.rejected == 3
-        clock.advance(10.0)  # REJECT_LOG_INTERVAL_S
+        clock.advance(10.0)  # isolate.REJECT_LOG_INTERVAL_S
         for e in events[30:]:
             recorder.record(e)
         await wait_until(lambda: writer.pending == 0, what="the fourth batch")

@@ -27,16 +27,21 @@ A retryable failure (an outage) in the middle stops the bisection: what was
 resolved so far stays resolved, the rest is still at the head of the
 writer's queue and is written (and bisected again) when the store is back.
 
-No I/O of its own: the writer's `Target` does the writing and the bookkeeping.
+No I/O of its own: the writer's `Target` does the writing and the bookkeeping;
+`RejectLog` writes the (rate-limited) log lines.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
 
 from raven.storage.base import StoreError
+
+log = logging.getLogger("raven.storage")
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
@@ -104,3 +109,45 @@ class Isolation(Generic[T]):
             else:
                 self.written += len(half)
         return True
+
+
+REJECT_LOG_INTERVAL_S = 10.0  # at most one "rejected" line per store this often
+
+
+class RejectLog:
+    """The log lines of a store's bisections: one per rejected batch, at most one
+    every REJECT_LOG_INTERVAL_S (the batches in between are summed into the next)."""
+
+    def __init__(self, store: str, spool: Path, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.spool = spool  # where the rejected records are kept
+        self.clock = clock
+        self.logged_at = -math.inf  # clock time of the last line
+        self.unlogged = (0, 0)  # events and batches rejected since that line
+
+    def report(self, isolation: Isolation[Any], size: int, error: StoreError) -> None:
+        now = self.clock()
+        if now - self.logged_at < REJECT_LOG_INTERVAL_S:
+            if isolation.rejected:
+                events, batches = self.unlogged
+                self.unlogged = (events + isolation.rejected, batches + 1)
+            return
+        if not isolation.rejected:
+            if isolation.written == size:  # e.g. too large a request: its halves went in
+                self.logged_at = now
+                log.warning("store %s rejected a batch of %d events (%s) but stored all of "
+                            "them in smaller writes", self.store, size, error)  # fmt: skip
+            return
+        self.logged_at = now
+        events, batches = self.unlogged
+        self.unlogged = (0, 0)
+        log.error(
+            "store %s rejected %d of a batch of %d events (%s) and stored %d; the rejected "
+            "ones are kept in %s%s%s",
+            self.store, isolation.rejected, size, isolation.reason, isolation.written,
+            self.spool,
+            f" (bisection stopped after {isolation.writes} writes: rejected chunks of up to "
+            f"{isolation.widest} events whole)" if isolation.widest > 1 else "",
+            f" (+{events} more events rejected in {batches} batches since the last report)"
+            if events else "",
+        )  # fmt: skip

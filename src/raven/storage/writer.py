@@ -43,7 +43,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -60,13 +59,12 @@ from raven.core.latency import Histogram
 from raven.model import BookSnapshot
 from raven.ops import tracing
 from raven.storage.base import BookCheckpoint, Item, Record, Store, StoreError
-from raven.storage.isolate import Isolation, max_writes
+from raven.storage.isolate import Isolation, RejectLog, max_writes
 from raven.storage.spool import Spool
 
 log = logging.getLogger("raven.storage")
 
 LAST_TS_TIMEOUT_S = 3.0  # for reading a store's newest ts at start
-REJECT_LOG_INTERVAL_S = 10.0  # at most one "rejected" line per store this often
 # Bounds (s) of the batch write duration histogram: 1 ms to 30 s (write_timeout_s).
 WRITE_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -119,6 +117,7 @@ class StoreWriter:
         )
         self.spool = Spool(spool_dir / f"{store.name}.spool", config.spool_fsync)
         self.rejects = Spool(spool_dir / f"{store.name}.rejected.spool", config.spool_fsync)
+        self._reject_log = RejectLog(store.name, self.rejects.path, clock)
         self._clock = clock
         self._wall_ns = wall_ns
         self._batch = config.batch_size
@@ -131,8 +130,6 @@ class StoreWriter:
         self._spool_head_ts = 0
         self._failed_head = -1  # ts of the first record of the batch whose write failed
         self._resolved_ts = 0  # ts of the last record taken off the queue (stored or rejected)
-        self._rejects_logged_at = -math.inf  # clock time of the last "rejected" line
-        self._unlogged_rejects = (0, 0)  # events and batches rejected since that line
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -360,7 +357,7 @@ class StoreWriter:
         (bisection, `raven.storage.isolate`). False when an outage interrupted it."""
         isolation = Isolation(self, max_writes(len(batch)))
         done = await isolation.run(batch, error)
-        self._report_rejects(isolation, len(batch), error)
+        self._reject_log.report(isolation, len(batch), error)
         return done
 
     def reject(self, batch: Sequence[Record], error: StoreError) -> None:
@@ -369,35 +366,6 @@ class StoreWriter:
         self._io.submit(self.rejects.append, batch)
         self._resolved_ts = batch[-1][0]
         self._commit(len(batch))
-
-    def _report_rejects(self, isolation: Isolation[Record], size: int, error: StoreError) -> None:
-        """One line per rejected batch, at most one every REJECT_LOG_INTERVAL_S (the
-        lines in between are summed into the next one)."""
-        now = self._clock()
-        if now - self._rejects_logged_at < REJECT_LOG_INTERVAL_S:
-            if isolation.rejected:
-                events, batches = self._unlogged_rejects
-                self._unlogged_rejects = (events + isolation.rejected, batches + 1)
-            return
-        if not isolation.rejected:
-            if isolation.written == size:  # e.g. too large a request: its halves went in
-                self._rejects_logged_at = now
-                log.warning("store %s rejected a batch of %d events (%s) but stored all of "
-                            "them in smaller writes", self.name, size, error)  # fmt: skip
-            return
-        self._rejects_logged_at = now
-        events, batches = self._unlogged_rejects
-        self._unlogged_rejects = (0, 0)
-        log.error(
-            "store %s rejected %d of a batch of %d events (%s) and stored %d; the rejected "
-            "ones are kept in %s%s%s",
-            self.name, isolation.rejected, size, isolation.reason, isolation.written,
-            self.rejects.path,
-            f" (bisection stopped after {isolation.writes} writes: rejected chunks of up to "
-            f"{isolation.widest} events whole)" if isolation.widest > 1 else "",
-            f" (+{events} more events rejected in {batches} batches since the last report)"
-            if events else "",
-        )  # fmt: skip
 
     def _commit(self, n: int) -> None:
         """Remove the `n` oldest records of spool ++ memory. Synchronous on purpose:
