@@ -13,7 +13,8 @@ What is wired (README "Metrics" and "Health" list every name):
 - the API: client streams (exact totals), auth, GetHistoricalData;
 - storage (unless `backend = "none"`): each writer, its breaker, a health
   check per store;
-- the gRPC server's health check; tracing's sampled events, when on.
+- the gRPC server's health check; tracing's sampled events, when on;
+- the process's garbage-collection pauses (`raven.ops.gcwatch`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from raven.api.service import SERVICE
 from raven.ops import catalog, sources
 from raven.ops.feed_sources import connector_checks, connector_source
+from raven.ops.gcwatch import GcWatch
 from raven.ops.health import HealthMonitor, HealthRegistry, flag_check
 from raven.ops.http import OpsServer
 from raven.ops.metrics import MetricsRegistry
@@ -50,6 +52,8 @@ class Operations:
         self._wire_storage(app)
         self.health.add(flag_check("grpc", "grpc", lambda: app.grpc.serving, "stopped"))
         self.metrics.add(sources.health_source(self.health), name="health")
+        self.gc = GcWatch()  # collections stall the event loop: their pauses are exported
+        self.metrics.add(sources.gc_source(self.gc), name="gc")
 
         self.monitor = HealthMonitor(
             self.health, config.health_interval_s, app.grpc.health, services=("", SERVICE)
@@ -117,10 +121,12 @@ class Operations:
         if self.http is not None:
             await self.http.start()
         self.health.start()
+        self.gc.start()
         self._task = asyncio.create_task(self.monitor.run(), name="health-monitor")
 
     async def stop(self) -> None:
         self.health.started = False
+        self.gc.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
