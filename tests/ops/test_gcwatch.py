@@ -7,6 +7,8 @@ import itertools
 import weakref
 from collections.abc import Callable
 
+from raven.bench import procs
+from raven.bench.procs import Market
 from raven.ops import catalog
 from raven.ops.gcwatch import GcWatch, freeze_startup_heap
 from raven.ops.metrics import MetricsRegistry
@@ -89,3 +91,12 @@ def test_pauses_and_frozen_count_are_exported() -> None:
     assert ("raven_gc_pause_seconds_count", (("generation", "0"),)) in samples
     assert samples[("raven_gc_frozen_objects", ())] == gc.get_freeze_count()
     promtool_check(text)
+
+
+def test_raven_serve_freezes_its_start_up_heap_and_exports_its_pauses() -> None:
+    market = Market(("BTCUSDT",), ("aggTrade", "depth@0ms"), rate=50.0, book_depth=50)
+    with procs.sim_and_server(market) as (_, _, server):
+        metrics = procs.scrape(server.metrics_url)
+    # the server's imports and its built app: tens of thousands of objects
+    assert metrics["raven_gc_frozen_objects"] > 10_000
+    assert 'raven_gc_pause_seconds_count{generation="0"}' in metrics

@@ -48,6 +48,10 @@ PROCESS = (
         "raven_gc_frozen_objects",
         "Objects moved out of the collector's reach at start-up (gc.freeze).",
     ),
+    _h(
+        "raven_event_loop_lag_seconds",
+        "How late the event loop ran a wake-up due every 0.1 s: sampled stalls of the loop.",
+    ),
 )
 
 CONNECTOR = (

@@ -23,6 +23,7 @@ from raven.core.state import MarketState
 from raven.core.views import BookViews
 from raven.ops.gcwatch import GcWatch
 from raven.ops.health import HealthRegistry
+from raven.ops.looplag import LoopLag
 from raven.ops.metrics import MetricSource, Scrape
 from raven.types import Kind
 
@@ -40,6 +41,13 @@ def gc_source(watch: GcWatch) -> MetricSource:
         for generation, pauses in watch.pauses.items():
             scrape.histogram("raven_gc_pause_seconds", pauses, str(generation))
         scrape.gauge("raven_gc_frozen_objects", gc.get_freeze_count())
+
+    return source
+
+
+def loop_lag_source(lag: LoopLag) -> MetricSource:
+    def source(scrape: Scrape) -> None:
+        scrape.histogram("raven_event_loop_lag_seconds", lag.lag)
 
     return source
 
