@@ -204,7 +204,7 @@ def serve_instrumented() -> None:
 
 
 def drive(args: argparse.Namespace) -> dict[str, Any]:
-    from raven.bench import netmix, procs
+    from raven.bench import netmix
     from raven.bench.loadclient import LoadConfig
     from raven.bench.procs import Cluster, start_server, start_sim
 
@@ -238,11 +238,7 @@ def drive(args: argparse.Namespace) -> dict[str, Any]:
         load = netmix.start_load(cluster, config)
         time.sleep(warm + 0.5)  # the streams are open and warmed up
         os.kill(server.child.pid, signal.SIGUSR1)
-        end = time.monotonic() + args.duration - 1.0
-        while args.scrape_every and time.monotonic() + args.scrape_every < end:
-            time.sleep(args.scrape_every)  # as Prometheus would
-            procs.http_get(server.metrics_url)
-        time.sleep(max(0.0, end - time.monotonic()))
+        time.sleep(args.duration - 1.0)
         os.kill(server.child.pid, signal.SIGUSR2)
         result = netmix.finish_load(cluster, load, args.duration + 120)
         time.sleep(0.5)
@@ -321,12 +317,6 @@ def main() -> None:
         "--sample-stacks",
         action="store_true",
         help="0.5 ms GIL switch interval, so stacks of 1.5 ms callbacks are caught",
-    )
-    parser.add_argument(
-        "--scrape-every",
-        type=float,
-        default=0.0,
-        help="scrape the server's /metrics this often (s) during the window",
     )
     parser.add_argument("--json", help="write the raw numbers here")
     parser.add_argument("--stacks", type=int, default=0, help="print this many slow stacks")

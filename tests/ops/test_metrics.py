@@ -14,15 +14,7 @@ from raven.breaker import CircuitBreaker
 from raven.client import AsyncRavenClient
 from raven.core.latency import Histogram
 from raven.ops import catalog
-from raven.ops.metrics import (
-    COUNTER,
-    GAUGE,
-    HISTOGRAM,
-    Family,
-    MetricsRegistry,
-    Scrape,
-    render,
-)
+from raven.ops.metrics import COUNTER, GAUGE, HISTOGRAM, Family, MetricsRegistry, Scrape
 from raven.ops.sources import breaker_source, histogram_source
 from raven.sim.server import Simulator
 from raven.types import Kind
@@ -222,21 +214,3 @@ def test_the_readme_lists_exactly_the_families_raven_exports() -> None:
     named = {name for cell in listed for name in re.findall(r"`(raven_[a-z_]+)`", cell)}
     declared = set(MetricsRegistry(catalog.ALL, process=False).families)
     assert named == declared
-
-
-def test_a_snapshot_renders_to_the_same_text_and_keeps_the_values_it_read() -> None:
-    registry = MetricsRegistry(catalog.ALL, process=False)
-    count = [3]
-
-    def source(scrape: Scrape) -> None:
-        scrape.counter("raven_pipeline_events_total", count[0])
-        scrape.counter("raven_bus_published_total", count[0], "trade")
-
-    registry.add(source)
-    registry.add(breaker_source(CircuitBreaker("rest", failure_threshold=2)))
-    snapshot = registry.snapshot()
-    assert render(snapshot) == registry.exposition()
-    count[0] = 4  # read at snapshot time: what changes later is the next scrape's
-    assert parse(render(snapshot))[("raven_pipeline_events_total", ())] == 3
-    assert parse(registry.exposition())[("raven_pipeline_events_total", ())] == 4
-    promtool_check(render(snapshot))

@@ -183,26 +183,3 @@ class MetricsRegistry:
     def exposition(self) -> bytes:
         """The Prometheus text format of everything registered, as of now."""
         return generate_latest(self.registry)
-
-    def snapshot(self) -> list[Metric]:
-        """Every family's samples as of now: the part of a scrape that reads the
-        components, so it runs on their event loop. `render()` formats it."""
-        return list(self.registry.collect())
-
-
-class _Snapshot:
-    """A collector that replays samples already read."""
-
-    def __init__(self, metrics: list[Metric]) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(self._metrics)
-
-
-def render(metrics: list[Metric]) -> bytes:
-    """The Prometheus text format of a `snapshot()`: formatting only (about two
-    thirds of a scrape's CPU), touching no component, so any thread may run it."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(metrics))
-    return generate_latest(registry)
