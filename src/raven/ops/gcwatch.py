@@ -3,10 +3,12 @@
 Every Python collection runs on whichever thread allocates at that moment,
 in the server almost always the event loop's, and nothing else runs while
 it does: a pause is a stall of every stream. A full (generation 2)
-collection walks every tracked object; after start-up the server holds
-~55,000-65,000 of them (modules, functions, classes, the gRPC and aiohttp
-machinery), which takes ~30 ms of CPU on the 2-core development machine,
-although none of them will ever be garbage. `freeze_startup_heap()` moves
+collection walks every tracked object; once built the server holds
+~49,000 of them (modules, functions, classes, the gRPC and aiohttp
+machinery; ~63,000 with the store's DuckDB and Arrow), which takes ~30 ms
+of CPU on the 2-core development machine (gen-2 collections of 50-80 ms
+CPU were measured at 10,000 events/s x 10 clients), although none of them
+will ever be garbage. `freeze_startup_heap()` moves
 them to the permanent generation (`gc.freeze()`), so a full collection
 walks only what was made since. `raven serve` calls it once, after the app
 is built and before it starts.
