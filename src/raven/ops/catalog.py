@@ -37,7 +37,22 @@ def _h(name: str, help: str, labels: tuple[str, ...] = ()) -> Family:
     return Family(name, HISTOGRAM, help, labels)
 
 
-PROCESS = (_g("raven_build_info", "Raven's version; the value is always 1.", ("version",)),)
+PROCESS = (
+    _g("raven_build_info", "Raven's version; the value is always 1.", ("version",)),
+    _h(
+        "raven_gc_pause_seconds",
+        "Python garbage collections, by generation: each one stalls the event loop.",
+        ("generation",),
+    ),
+    _g(
+        "raven_gc_frozen_objects",
+        "Objects moved out of the collector's reach at start-up (gc.freeze).",
+    ),
+    _h(
+        "raven_event_loop_lag_seconds",
+        "How late the event loop ran a wake-up due every 0.1 s: sampled stalls of the loop.",
+    ),
+)
 
 CONNECTOR = (
     _g("raven_connector_connected", "1 while the WebSocket connection is open.", _CONN),

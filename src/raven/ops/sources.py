@@ -8,6 +8,7 @@ ints, small dicts and histograms the components keep anyway.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -20,7 +21,9 @@ from raven.core.latency import Histogram
 from raven.core.pipeline import Pipeline
 from raven.core.state import MarketState
 from raven.core.views import BookViews
+from raven.ops.gcwatch import GcWatch
 from raven.ops.health import HealthRegistry
+from raven.ops.looplag import LoopLag
 from raven.ops.metrics import MetricSource, Scrape
 from raven.types import Kind
 
@@ -31,6 +34,22 @@ KIND_NAMES = {kind: kind.name.lower() for kind in Kind}
 REJECTING = tuple(r for r in rules.RULES if r != rules.CROSSED_BOOK)
 SANITIZING = (rules.PRICE_TICK, rules.QUANTITY_STEP)
 FLAGGING = (rules.CROSSED_BOOK,)
+
+
+def gc_source(watch: GcWatch) -> MetricSource:
+    def source(scrape: Scrape) -> None:
+        for generation, pauses in watch.pauses.items():
+            scrape.histogram("raven_gc_pause_seconds", pauses, str(generation))
+        scrape.gauge("raven_gc_frozen_objects", gc.get_freeze_count())
+
+    return source
+
+
+def loop_lag_source(lag: LoopLag) -> MetricSource:
+    def source(scrape: Scrape) -> None:
+        scrape.histogram("raven_event_loop_lag_seconds", lag.lag)
+
+    return source
 
 
 def build_info_source(scrape: Scrape) -> None:

@@ -13,7 +13,9 @@ What is wired (README "Metrics" and "Health" list every name):
 - the API: client streams (exact totals), auth, GetHistoricalData;
 - storage (unless `backend = "none"`): each writer, its breaker, a health
   check per store;
-- the gRPC server's health check; tracing's sampled events, when on.
+- the gRPC server's health check; tracing's sampled events, when on;
+- the process's garbage-collection pauses (`raven.ops.gcwatch`) and the event
+  loop's sampled lag (`raven.ops.looplag`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from typing import TYPE_CHECKING
 from raven.api.service import SERVICE
 from raven.ops import catalog, sources
 from raven.ops.feed_sources import connector_checks, connector_source
+from raven.ops.gcwatch import GcWatch
 from raven.ops.health import HealthMonitor, HealthRegistry, flag_check
 from raven.ops.http import OpsServer
+from raven.ops.looplag import LoopLag
 from raven.ops.metrics import MetricsRegistry
 from raven.ops.store_sources import storage_checks, storage_source
 
@@ -50,6 +54,10 @@ class Operations:
         self._wire_storage(app)
         self.health.add(flag_check("grpc", "grpc", lambda: app.grpc.serving, "stopped"))
         self.metrics.add(sources.health_source(self.health), name="health")
+        self.gc = GcWatch()  # collections stall the event loop: their pauses are exported
+        self.metrics.add(sources.gc_source(self.gc), name="gc")
+        self.loop_lag = LoopLag()
+        self.metrics.add(sources.loop_lag_source(self.loop_lag), name="loop-lag")
 
         self.monitor = HealthMonitor(
             self.health, config.health_interval_s, app.grpc.health, services=("", SERVICE)
@@ -61,6 +69,7 @@ class Operations:
                 self.metrics, self.health,
             )  # fmt: skip
         self._task: asyncio.Task[None] | None = None
+        self._lag_task: asyncio.Task[None] | None = None
 
     def _wire_feeds(self, app: RavenApp) -> None:
         """The Binance connector: connections, books, REST; a check per connection and book."""
@@ -117,14 +126,18 @@ class Operations:
         if self.http is not None:
             await self.http.start()
         self.health.start()
+        self.gc.start()
         self._task = asyncio.create_task(self.monitor.run(), name="health-monitor")
+        self._lag_task = asyncio.create_task(self.loop_lag.run(), name="loop-lag")
 
     async def stop(self) -> None:
         self.health.started = False
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self.gc.stop()
+        for task in (self._task, self._lag_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._lag_task = None
         if self.http is not None:
             await self.http.stop()
