@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -88,6 +90,37 @@ async def test_an_idle_writer_flushes_a_partial_batch_that_arrives_later(
         recorder.record(e)  # fewer than batch_size, to a flusher that waits for work
     await wait_until(lambda: store.count() == 25, what="the partial batch")
     await recorder.stop()
+
+
+async def test_records_that_arrive_during_a_write_wait_for_their_own_flush_interval(
+    store: MemoryStore, tmp_path: Path
+) -> None:
+    """A slow feed must not make a write per write: after a timed flush, what came
+    in meanwhile waits a flush interval from the end of that write."""
+    frozen: list[float] = []  # the writer's clock: the real one until the test freezes it
+    writer = StoreWriter(
+        store, config(flush_interval_s=0.05), tmp_path,
+        clock=lambda: frozen[0] if frozen else time.monotonic(),
+    )  # fmt: skip
+    recorder = StorageRecorder([writer])
+    await recorder.start()
+    events = Market().events(3)
+    store.hold()
+    recorder.record(events[0])
+    await wait_until(lambda: store.held == 1, what="the timed flush, held by the store")
+    # From here the writer's time stands still, so a flush interval that starts now
+    # never runs out, and one that started with events[0] has long run out.
+    frozen.append(time.monotonic())
+    recorder.record(events[1])  # arrive while that write is in flight
+    recorder.record(events[2])
+    store.release()
+    await wait_until(lambda: store.count() == 1, what="the first write")
+    for _ in range(20):  # let the flusher run its next steps
+        await asyncio.sleep(0)
+    assert store.calls == 1, "the records that arrived during the write went out at once"
+    assert writer.pending == 2
+    await recorder.stop()  # and at stop they are written
+    assert [item for _, item in stored(store)] == events
 
 
 async def test_storage_times_are_unique_and_increasing(store: MemoryStore, tmp_path: Path) -> None:

@@ -126,7 +126,9 @@ class StoreWriter:
         self._memory: deque[Record] = deque()
         self._spooled = 0  # records in the spool, counting appends the I/O thread hasn't done yet
         self._spills: deque[Future[None]] = deque()  # appends submitted, oldest first
-        self._first_at = 0.0  # when the oldest record now in memory arrived (clock)
+        # When the flush timer started (clock): the arrival of the oldest record in
+        # memory, or the end of the last write for the records that arrived during it.
+        self._first_at = 0.0
         self._spool_head_ts = 0
         self._failed_head = -1  # ts of the first record of the batch whose write failed
         self._resolved_ts = 0  # ts of the last record taken off the queue (stored or rejected)
@@ -377,6 +379,11 @@ class StoreWriter:
         memory = self._memory
         for _ in range(n - from_spool):
             memory.popleft()
+        if memory:
+            # The records that arrived during the write get a flush interval of their
+            # own: with the old start time they were written at once, and a slow feed
+            # made a write per write time (~100 tiny DuckDB commits a second, a core).
+            self._first_at = self._clock()
         if not self.pending:
             self._spool_head_ts = 0
 
