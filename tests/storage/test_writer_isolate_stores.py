@@ -20,7 +20,7 @@ import pytest
 
 from raven.config import WriterConfig
 from raven.model import Event, Liquidation, Trade
-from raven.storage.base import ReadQuery, Record, Store, Table, table_of
+from raven.storage.base import ReadQuery, Record, Store, Table
 from raven.storage.embedded import DuckDBStore
 from raven.storage.influx import InfluxStore
 from raven.storage.writer import StorageRecorder, StoreWriter
@@ -28,7 +28,8 @@ from tests.helpers import wait_until
 from tests.storage.conftest import influx_config
 from tests.storage.events import EX, Market
 from tests.storage.influxd import InfluxServer, require_influxd
-from tests.storage.test_influx import ALL, count, read_all
+from tests.storage.test_influx import ALL, of
+from tests.storage.test_influx_outage import assert_all_stored_once
 from tests.storage.test_writer_isolate import rejected_spool
 
 WRITER = WriterConfig(
@@ -80,10 +81,6 @@ def keyed(events: list[Event]) -> list[Record]:
     return [(e.receive_time, e) for e in events]
 
 
-def in_table(records: list[Record], table: Table) -> list[Record]:
-    return [r for r in records if table_of(r[1]) is table]
-
-
 def assert_counters(writer: StoreWriter, good: int, bad: int) -> None:
     stats = writer.stats()
     assert stats.recorded_events == good + bad
@@ -99,9 +96,9 @@ async def assert_in_duckdb(path: Path, good: list[Record]) -> None:
     store = DuckDBStore(path, read_only=True)
     try:
         for table in Table:
-            assert await store.count(table) == len(in_table(good, table)), table
+            assert await store.count(table) == len(of(good, table)), table
             query = ReadQuery(table, EX, ALL, 0, 2**62, 100_000)
-            assert await store.read(query) == in_table(good, table), table
+            assert await store.read(query) == of(good, table), table
     finally:
         await store.close()
 
@@ -135,17 +132,6 @@ async def test_embedded_with_only_bad_records_sets_all_aside(tmp_path: Path) -> 
 # --- InfluxDB 1.x ---------------------------------------------------------------------
 
 
-async def assert_in_influx(server: InfluxServer, database: str, good: list[Record]) -> None:
-    """Each good record stored once: the same values back, and InfluxDB's own count."""
-    store = InfluxStore(influx_config(server, database=database))
-    try:
-        for table in Table:
-            assert await read_all(store, table) == in_table(good, table), table
-            assert count(server, database, table) == len(in_table(good, table)), table
-    finally:
-        await store.close()
-
-
 async def test_influxdb_partial_writes_store_each_good_point_once(
     influxd: InfluxServer, tmp_path: Path
 ) -> None:
@@ -158,7 +144,7 @@ async def test_influxdb_partial_writes_store_each_good_point_once(
     writer = await write_through(store, tmp_path, events)
     await store.close()
     good = [e for e in events if e not in bad]
-    await assert_in_influx(influxd, config.database, keyed(good))
+    await assert_all_stored_once(influxd, config.database, good)
     assert [item for _, item in rejected_spool(tmp_path, "influxdb")] == bad
     assert_counters(writer, len(good), len(bad))
 
@@ -186,7 +172,7 @@ async def test_influxdb_field_type_conflict_rejects_only_that_measurement(
     writer = await write_through(store, tmp_path, events)
     await store.close()
     good = [e for e in events if e not in bad]
-    await assert_in_influx(influxd, config.database, keyed(good))
+    await assert_all_stored_once(influxd, config.database, good)
     assert [item for _, item in rejected_spool(tmp_path, "influxdb")] == bad
     assert_counters(writer, len(good), len(bad))
 
@@ -236,7 +222,7 @@ async def test_influxdb_outage_during_bisection(own_influxd: InfluxServer, tmp_p
     await recorder.stop()
     await store.close()
     good = [e for e in events if e not in bad]
-    await assert_in_influx(own_influxd, config.database, keyed(good))
+    await assert_all_stored_once(own_influxd, config.database, good)
     assert [item for _, item in rejected_spool(tmp_path, "influxdb")] == bad
     assert_counters(writer, len(good), len(bad))
     stats = writer.stats()
