@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from raven.bench import fanout, latency, memory
+from raven.bench import fanout, latency, livestore, memory, storage
 from raven.bench.base import Result
 from raven.bench.report import Report, Row, markdown, new_report, write
 
@@ -92,3 +92,17 @@ def test_slope_is_least_squares() -> None:
     points = [(0.0, 100), (30.0, 130), (60.0, 160), (90.0, 190)]
     assert memory.slope_per_minute(points) == pytest.approx(60.0)
     assert memory.slope_per_minute(points[:1]) == 0.0
+
+
+def test_live_store_cost_and_write_cadence() -> None:
+    off, on = livestore.measure(2.0, rate=1000, n_symbols=3)
+    assert (off.backend, on.backend) == ("none", "embedded")
+    assert off.writes_per_s == 0.0
+    assert on.written_per_s > 0
+    # A partial batch waits for the 1 s flush interval: about one write a second,
+    # not one per write (the bug this scenario watches made ~100 a second).
+    assert on.writes_per_s <= 3.0, on
+    row = storage.live_row((off, on))
+    assert row.value > 0
+    assert row.baseline is not None
+    assert row.baseline > 0

@@ -1,6 +1,7 @@
 """Scenario 5, storage: sustained write rate of the embedded store and of
 InfluxDB through Raven's writer (batching, worker thread, idempotent insert),
-and the history read rate through GetHistoricalData to one client.
+and the history read rate through GetHistoricalData to one client; and
+what the default embedded store costs a live server (`livestore`).
 
 Baselines from the same run: the embedded store's own `write()` of the same
 records in 5,000-row batches (what the writer adds on top is the ratio), and
@@ -17,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+from raven.bench import livestore
 from raven.bench.base import Mode, Result
 from raven.bench.report import Row
 from raven.config import InfluxDBConfig, WriterConfig
@@ -91,4 +93,15 @@ def scenario(mode: Mode) -> Result:
                         "µs/event", baseline=h.messages_cpu_us,
                         baseline_label="a generated message per event (the old path)",
                         note="store -> response bytes, no gRPC"))  # fmt: skip
+    rows.append(live_row(livestore.measure(mode.pick(5.0, 20.0))))
     return Result(rows, notes)
+
+
+def live_row(costs: tuple[livestore.ServerCost, ...]) -> Row:
+    off, on = costs
+    return Row(SCENARIO, f"live server CPU with the embedded store, {livestore.RATE:,} ev/s",
+               on.cpu * 100, "% of a core", baseline=off.cpu * 100,
+               baseline_label="the same server and feed, storage off",
+               note=f"ingested {on.ingested_per_s:,.0f} events/s; {on.writes_per_s:.1f} store "
+               f"writes/s of {on.written_per_s / max(on.writes_per_s, 1e-9):,.0f} events "
+               "each (the flush interval is 1 s)")  # fmt: skip
