@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from raven.config import WriterConfig
+from raven.config import InfluxDBConfig, WriterConfig
 from raven.model import Event, Liquidation, Trade
 from raven.storage.base import ReadQuery, Record, Store, Table
 from raven.storage.embedded import DuckDBStore
@@ -132,6 +132,21 @@ async def test_embedded_with_only_bad_records_sets_all_aside(tmp_path: Path) -> 
 # --- InfluxDB 1.x ---------------------------------------------------------------------
 
 
+async def assert_isolated_in_influx(
+    influxd: InfluxServer, config: InfluxDBConfig, spool: Path, events: list[Event],
+    bad: Sequence[Event],
+) -> None:  # fmt: skip
+    """Write `events` through a writer: every good one stored once, exactly the
+    `bad` ones in the rejected spool, the counters exact."""
+    store = InfluxStore(config)
+    writer = await write_through(store, spool, events)
+    await store.close()
+    good = [e for e in events if e not in bad]
+    await assert_all_stored_once(influxd, config.database, good)
+    assert [item for _, item in rejected_spool(spool, "influxdb")] == list(bad)
+    assert_counters(writer, len(good), len(bad))
+
+
 async def test_influxdb_partial_writes_store_each_good_point_once(
     influxd: InfluxServer, tmp_path: Path
 ) -> None:
@@ -140,13 +155,7 @@ async def test_influxdb_partial_writes_store_each_good_point_once(
     tags and timestamp): the count stays exact."""
     events, bad = spoil(Market(seed=6).events(1500), 12)
     config = influx_config(influxd, timeout_s=5.0)
-    store = InfluxStore(config)
-    writer = await write_through(store, tmp_path, events)
-    await store.close()
-    good = [e for e in events if e not in bad]
-    await assert_all_stored_once(influxd, config.database, good)
-    assert [item for _, item in rejected_spool(tmp_path, "influxdb")] == bad
-    assert_counters(writer, len(good), len(bad))
+    await assert_isolated_in_influx(influxd, config, tmp_path, events, bad)
 
 
 def write_line(server: InfluxServer, database: str, line: str) -> None:
@@ -168,13 +177,7 @@ async def test_influxdb_field_type_conflict_rejects_only_that_measurement(
     write_line(influxd, config.database, line)
     bad = [e for e in events if isinstance(e, Liquidation)]
     assert len(bad) > 5
-    store = InfluxStore(config)
-    writer = await write_through(store, tmp_path, events)
-    await store.close()
-    good = [e for e in events if e not in bad]
-    await assert_all_stored_once(influxd, config.database, good)
-    assert [item for _, item in rejected_spool(tmp_path, "influxdb")] == bad
-    assert_counters(writer, len(good), len(bad))
+    await assert_isolated_in_influx(influxd, config, tmp_path, events, bad)
 
 
 @pytest.fixture(scope="module")
