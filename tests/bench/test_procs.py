@@ -8,7 +8,13 @@ import shutil
 import pytest
 
 from raven.bench import procs
-from raven.bench.netmix import MIX, events_per_transaction, market_for
+from raven.bench.netmix import (
+    MIX,
+    bucket_quantile,
+    events_per_transaction,
+    histogram_window,
+    market_for,
+)
 from raven.bench.procs import BenchError, Child, Cluster, Market
 
 
@@ -68,6 +74,25 @@ def test_prometheus_text_is_read_into_numbers() -> None:
         "raven_pipeline_events_total": 1234.0,
         'raven_stream_events_dropped_total{policy="conflate"}': 5.0,
     }
+
+
+def test_the_write_wait_histogram_is_read_over_a_window() -> None:
+    def scrape(counts: tuple[int, int, int]) -> dict[str, float]:
+        text = "".join(
+            f'raven_stage_latency_seconds_bucket{{stage="{stage}",le="{le}"}} {n}\n'
+            for stage in ("published_to_sent", "sent_to_written")
+            for le, n in zip(("0.001", "0.01", "+Inf"), counts, strict=True)
+        )
+        return procs.parse_prometheus(text)
+
+    start, end = scrape((5, 6, 6)), scrape((95, 105, 106))
+    window = histogram_window(start, end)
+    assert window == [(0.001, 90), (0.01, 99), (float("inf"), 100)]
+    assert bucket_quantile(window, 0.5) == 0.001
+    assert bucket_quantile(window, 0.99) == 0.01
+    assert bucket_quantile(window, 1.0) == float("inf")
+    assert histogram_window({}, {}) == []
+    assert bucket_quantile([], 0.99) == 0.0
 
 
 def test_the_simulator_rate_follows_the_events_asked() -> None:

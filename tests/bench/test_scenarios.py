@@ -63,6 +63,11 @@ def test_latency(tmp_path: Path) -> None:
     # Who used the cores: the simulator's CPU is read from /proc by the load client.
     note = rows["input rate achieved, 200 ev/s, 1 client"].note
     assert re.search(r"simulator \d+%, load client \d+%", note), note
+    # The server's gRPC write waits, from its own histogram over the window.
+    note = rows["latency p99, 200 ev/s, 2 clients"].note
+    assert re.search(
+        r"gRPC write of a frame waited p99 <= [\d.]+ ms for its completion \([\d,]+ writes\)", note
+    ), note
     check_report(result, tmp_path)
 
 

@@ -188,7 +188,8 @@ def check_pipeline_and_streams(after: Samples) -> None:
     assert total(after, "raven_pipeline_events_total") > 100
     assert total(after, "raven_bus_published_total", kind="trade") > 0
     assert total(after, "raven_bus_published_total", kind="book") > 0, "book views published"
-    for stage in ("exchange_to_receive", "receive_to_published", "published_to_sent"):
+    stages = ("exchange_to_receive", "receive_to_published", "published_to_sent", "sent_to_written")
+    for stage in stages:
         count = total(after, "raven_stage_latency_seconds_count", stage=stage)
         assert count > 0, stage
         inf = total(after, "raven_stage_latency_seconds_bucket", stage=stage, le="+Inf")

@@ -213,14 +213,16 @@ class MarketDataService:
         """Write frames as they are queued; a heartbeat when idle; end when drained."""
         cap = self.config.max_events_per_frame
         wakeup = stream.sub.wakeup
+        written = self.registry.latency_write.observe
         beat = _Heartbeat(self.config.heartbeat_interval_s, wakeup)
         loop = beat.loop
         try:
             while True:
                 data = stream.next_frame(cap)
                 if data is not None:
-                    beat.last = loop.time()
+                    beat.last = start = loop.time()
                     await context.write(data)
+                    written(loop.time() - start)
                     continue
                 if stream.draining:
                     return

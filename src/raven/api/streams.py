@@ -112,6 +112,9 @@ class StreamRegistry:
         self.closed_stats = SubscriberStats()  # summed over streams already closed
         self.opened = 0
         self.latency_publish_to_send = Histogram()  # once per frame, its oldest event
+        # Once per frame: from the writer's gRPC write call to the transport's
+        # completion (the next frame of that stream waits for it).
+        self.latency_write = Histogram()
         self.empty = asyncio.Event()
         self.empty.set()
 

@@ -20,6 +20,7 @@ really sent from its /_sim/stats, and both are reported.
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import msgspec
@@ -74,6 +75,35 @@ class Counters(msgspec.Struct):
     server_cpu: float  # the server process's CPU time / window (1.0 = one core, saturated)
     sim_cpu: float  # the simulator's, the same way (0.0 when it was not watched)
     load_cpu: float  # the load client's own
+    writes: int = 0  # gRPC writes of frames the server completed in the window
+    write_p50: float = 0.0  # seconds a write waited for its completion: bucket bounds
+    write_p99: float = 0.0
+
+
+WRITE_BUCKET = "raven_stage_latency_seconds_bucket"
+WRITE_STAGE = 'stage="sent_to_written"'
+_LE = re.compile(r'le="([^"]+)"')
+
+
+def histogram_window(start: dict[str, float], end: dict[str, float]) -> list[tuple[float, int]]:
+    """[(upper bound, cumulative count)] of the server's write-wait histogram over a
+    window, from two scrapes (empty when the server doesn't export it)."""
+    out = []
+    for key, value in end.items():
+        if key.startswith(WRITE_BUCKET + "{") and WRITE_STAGE in key:
+            found = _LE.search(key)
+            if found:
+                out.append((float(found.group(1)), int(value - start.get(key, 0.0))))
+    return sorted(out)
+
+
+def bucket_quantile(buckets: list[tuple[float, int]], q: float) -> float:
+    """Upper bound of the bucket that holds quantile q (0 when there are none)."""
+    total = buckets[-1][1] if buckets else 0
+    for bound, running in buckets:
+        if running >= q * total and total:
+            return bound
+    return 0.0
 
 
 def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
@@ -83,6 +113,7 @@ def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
         return result.probes_end[url].get(name, 0.0) - result.probes_start[url].get(name, 0.0)
 
     m, s, w = server.metrics_url, sim.stats_url, max(result.window_s, 1e-9)
+    writes = histogram_window(result.probes_start[m], result.probes_end[m])
     return Counters(
         window_s=w,
         ingested_per_s=delta(m, "raven_pipeline_events_total") / w,
@@ -97,6 +128,9 @@ def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
         server_cpu=delta(m, "process_cpu_seconds_total") / w,
         sim_cpu=sum(result.watched_cpu_s[:1]) / w,  # `load_config` watches the simulator
         load_cpu=result.cpu_s / w,
+        writes=writes[-1][1] if writes else 0,
+        write_p50=bucket_quantile(writes, 0.5),
+        write_p99=bucket_quantile(writes, 0.99),
     )
 
 

@@ -206,7 +206,8 @@ PIPELINE = (
     _h(
         "raven_stage_latency_seconds",
         "Latency per hop: exchange_to_receive (exchange time to Raven's receive time), "
-        "receive_to_published (to the bus), published_to_sent (to a client stream's writer).",
+        "receive_to_published (to the bus), published_to_sent (to a client stream's writer), "
+        "sent_to_written (per frame: the writer's gRPC write until the transport completed it).",
         ("stage",),
     ),
     _c("raven_bus_published_total", "Events published to the fan-out bus, by kind.", ("kind",)),

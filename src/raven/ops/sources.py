@@ -102,11 +102,12 @@ def pipeline_source(pipeline: Pipeline, views: BookViews) -> MetricSource:
 
 
 def stage_source(pipeline: Pipeline, registry: StreamRegistry) -> MetricSource:
-    """The three hop latencies, one `raven_stage_latency_seconds` series each."""
+    """The hop latencies, one `raven_stage_latency_seconds` series each."""
     stages = (
         ("exchange_to_receive", pipeline.latency_exchange_to_receive),
         ("receive_to_published", pipeline.latency_receive_to_publish),
         ("published_to_sent", registry.latency_publish_to_send),
+        ("sent_to_written", registry.latency_write),
     )
 
     def source(scrape: Scrape) -> None:
