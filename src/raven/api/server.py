@@ -9,6 +9,7 @@ drain) for up to the grace period, then the server closes what is left.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from raven.api.auth import TokenAuth
 from raven.api.service import SERVICE, MarketDataService
 from raven.config import ServerConfig
+from raven.grpc_poller import drain_wakeups
 
 log = logging.getLogger("raven.api")
 
@@ -72,6 +74,7 @@ class GrpcServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {address}: address in use or not allowed")
         await server.start()
+        drain_wakeups(asyncio.get_running_loop())  # see raven.grpc_poller
         self._server = server
         serving = health_pb2.HealthCheckResponse.SERVING
         await self.health.set("", serving)

@@ -30,6 +30,7 @@ import msgspec
 
 from raven import codec
 from raven.bench.procs import HOST, Child, Cluster, free_port, wait_for_port
+from raven.grpc_poller import drain_wakeups
 from raven.types import StatusKind
 from raven.v1 import market_data_pb2 as pb
 
@@ -86,6 +87,7 @@ async def serve(port: int, events_per_frame: int, event_bytes: int) -> None:
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    drain_wakeups(loop)  # as the Raven server does (raven.grpc_poller)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:

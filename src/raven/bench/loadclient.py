@@ -50,6 +50,7 @@ import msgspec
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from raven.bench.procs import scrape
+from raven.grpc_poller import drain_wakeups
 from raven.types import Kind
 from raven.v1 import market_data_pb2 as pb
 
@@ -322,6 +323,7 @@ async def run_load(config: LoadConfig) -> LoadResult:
     """Open the streams, wait for their acks and the warm-up, count for the window."""
     channels = [grpc.aio.insecure_channel(config.target, CHANNEL_OPTIONS)
                 for _ in range(config.channel_count)]  # fmt: skip
+    drain_wakeups(asyncio.get_running_loop())  # as Raven's client does (raven.grpc_poller)
     window = Window()
     latency = LatencyHistogram() if config.latency else None
     transport = LatencyHistogram() if config.latency else None
@@ -456,6 +458,7 @@ async def run_echo(target: str, method: str, calls: int, payload_bytes: int) -> 
     payload = bytes(payload_bytes)
     async with grpc.aio.insecure_channel(target, CHANNEL_OPTIONS) as channel:
         echo: Any = channel.unary_unary(method)  # raw bytes both ways
+        drain_wakeups(asyncio.get_running_loop())
         for _ in range(min(50, calls)):  # warm the connection up
             await echo(payload)
         for _ in range(calls):

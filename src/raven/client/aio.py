@@ -25,6 +25,7 @@ import grpc
 from raven import codec
 from raven.client.book import LiveBook, live_book
 from raven.client.stream import MarketStream, Metadata, subscription
+from raven.grpc_poller import drain_wakeups
 from raven.model import Event
 from raven.types import Kind
 from raven.v1 import market_data_pb2 as pb
@@ -78,6 +79,7 @@ class AsyncRavenClient:
             await self._channel.close()
             self._channel = None
             raise
+        drain_wakeups(asyncio.get_running_loop())  # see raven.grpc_poller
         self._stub = pb_grpc.MarketDataServiceStub(self._channel)
 
     @property
