@@ -57,6 +57,11 @@ class ServerConfig(_Section, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     client_timeout_s: PositiveFloat = 60.0  # drop a stream silent for this long
     queue_size: PositiveInt = 10_000  # events queued per stream before its policy applies
     max_events_per_frame: PositiveInt = 500  # cap on events packed into one frame
+    # Frames written per second over all client streams, at most: with N streams
+    # open, each writes at most every N / max_frames_per_s seconds, so many
+    # clients get bigger frames rather than more of them (a gRPC write costs the
+    # server tens of µs whatever its size). 0: no limit.
+    max_frames_per_s: NonNegativeFloat = 5000.0
     default_book_depth: PositiveInt = 20
     max_book_depth: PositiveInt = 1000  # deepest book view a client may ask for
     # BOOK_MODE_SNAPSHOTS: interval when the client names none, and the allowed range.

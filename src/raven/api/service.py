@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -216,13 +217,16 @@ class MarketDataService:
         written = self.registry.latency_write.observe
         beat = _Heartbeat(self.config.heartbeat_interval_s, wakeup)
         loop = beat.loop
+        last = -math.inf  # when this stream's last frame write started
         try:
             while True:
+                if (pause := self._pace(last) - loop.time()) > 0 and not stream.draining:
+                    await asyncio.sleep(pause)
                 data = stream.next_frame(cap)
                 if data is not None:
-                    beat.last = start = loop.time()
+                    beat.last = last = loop.time()
                     await context.write(data)
-                    written(loop.time() - start)
+                    written(loop.time() - last)
                     continue
                 if stream.draining:
                     return
@@ -234,6 +238,12 @@ class MarketDataService:
                 await wakeup.wait()
         finally:
             beat.cancel()
+
+    def _pace(self, last: float) -> float:
+        """When a stream whose last write started at `last` may write again: the
+        frame budget (`max_frames_per_s`) shared by the open streams."""
+        budget = self.config.max_frames_per_s
+        return last + len(self.registry.streams) / budget if budget else last
 
     async def shutdown(self, grace: float, detail: str = "server shutting down") -> None:
         """Refuse new streams, tell open ones, let them drain for up to `grace` s."""
