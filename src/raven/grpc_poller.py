@@ -10,10 +10,11 @@ bytes pile up. A Unix socket's send buffer holds about 277 one-byte writes
 `write()` until the loop has read about three quarters of them back, one per
 turn: for tens of milliseconds no completion reaches Python and every stream
 waits for its last write. Measured on the development machine at 10,000
-events/s to 10 clients: the socket held 277 bytes, a frame's write waited up
-to 60-150 ms for its completion although the client had the frame within a
-millisecond, and the latency p99 was 60-150 ms; drained every turn, the
-socket holds at most a few dozen bytes and p99 was 11-24 ms (BENCHMARKS.md).
+events/s to 10 clients: the socket held 277 bytes; grpc core had completed
+each write within the write call, but the completion reached Python up to
+66 ms later (p99.9 39 ms), while the client already had the frame; the
+latency p99 was 32-97 ms over five 20 s windows, 8-15 ms with the wake-ups
+drained every turn (BENCHMARKS.md, fourth session).
 
 `drain_wakeups(loop)` swaps grpc's reader for one that first reads all but
 one of the waiting bytes, then calls grpc's own handler, which reads the last
@@ -89,9 +90,11 @@ def poller_sockets(loop: asyncio.AbstractEventLoop) -> tuple[socket.socket, sock
 
 def _reader(sock: socket.socket, handler: Callable[[], None]) -> Callable[[], None]:
     def read() -> None:
-        extra = waiting_bytes(sock) - 1  # grpc's handler reads the last one itself
-        if extra > 0:
-            sock.recv(extra)
+        waiting = waiting_bytes(sock)
+        if not waiting:  # every event with a byte read is handled: nothing to do
+            return
+        if waiting > 1:
+            sock.recv(waiting - 1)  # grpc's handler reads the last one itself
         handler()
 
     return read

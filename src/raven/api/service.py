@@ -218,12 +218,17 @@ class MarketDataService:
         beat = _Heartbeat(self.config.heartbeat_interval_s, wakeup)
         loop = beat.loop
         last = -math.inf  # when this stream's last frame write started
+        sub = stream.sub
+        full = False  # the last frame was capped: the stream is behind, no pause
         try:
             while True:
-                if (pause := self._pace(last) - loop.time()) > 0 and not stream.draining:
+                pause = self._pace(last) - loop.time()
+                if pause > 0 and not full and not stream.draining:
                     await asyncio.sleep(pause)
+                first = sub.next_sequence
                 data = stream.next_frame(cap)
                 if data is not None:
+                    full = sub.next_sequence - first >= cap
                     beat.last = last = loop.time()
                     await context.write(data)
                     written(loop.time() - last)

@@ -27,8 +27,12 @@ log = logging.getLogger("raven.connectors.binance")
 
 # aiohttp hands over buffered frames without suspending, so a link with a
 # backlog would hold the event loop until the backlog is gone, and the gRPC
-# stream writers (and everything else) would starve: yield every this many frames.
-YIELD_EVERY = 16
+# stream writers (and everything else) would starve: after this much time
+# reading frames back to back, the read loop gives the event loop a turn. By
+# time, not by frame count: every other ready task (one per client stream)
+# runs before the read loop's next turn, so with many clients a count of
+# frames per turn starved the feed instead.
+TURN_S = 0.002
 LinkErrors = (aiohttp.ClientError, OSError, TimeoutError)  # a broken link, never a bug
 
 
@@ -91,15 +95,16 @@ class Link:
         on_end: Callable[[Link], None],
     ) -> None:
         """Hand every frame to `on_message` until the socket ends; then `on_end`."""
+        clock = time.perf_counter
         try:
-            count = 0  # frames since the read loop last gave the event loop a turn
+            turn = clock() + TURN_S  # when the read loop gives the event loop a turn
             async for msg in self.ws:
                 if msg.type is aiohttp.WSMsgType.ERROR:
                     raise aiohttp.ClientError(f"websocket error: {self.ws.exception()}")
                 on_message(self, msg)
-                count += 1
-                if count % YIELD_EVERY == 0:
+                if clock() >= turn:
                     await asyncio.sleep(0)
+                    turn = clock() + TURN_S
             if not self.end_reason:
                 self.end_reason = f"closed by the venue (code {self.ws.close_code})"
         except LinkErrors as exc:
