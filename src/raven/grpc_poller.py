@@ -58,7 +58,7 @@ def drain_wakeups(loop: asyncio.AbstractEventLoop) -> bool:
     if found is None:
         log.debug("grpc.aio's completion socket not found on this loop; left as it is")
         return False
-    sock, handler = found
+    sock, _, handler = found
     loop.remove_reader(sock)
     loop.add_reader(sock, _reader(sock, handler))
     _drained.add(loop)
@@ -80,12 +80,7 @@ def waiting_bytes(sock: socket.socket) -> int:
 def poller_sockets(loop: asyncio.AbstractEventLoop) -> tuple[socket.socket, socket.socket] | None:
     """grpc's (read, write) wake-up sockets bound to `loop`, if any (tests use them)."""
     found = _find(loop)
-    if found is None:
-        return None
-    poller = _poller(found[1])
-    sockets = [s for s in gc.get_referents(poller) if isinstance(s, socket.socket)]
-    writers = [s for s in sockets if s.getblocking()]
-    return (found[0], writers[0]) if len(writers) == 1 else None
+    return None if found is None else (found[0], found[1])
 
 
 def _reader(sock: socket.socket, handler: Callable[[], None]) -> Callable[[], None]:
@@ -100,22 +95,21 @@ def _reader(sock: socket.socket, handler: Callable[[], None]) -> Callable[[], No
     return read
 
 
-def _find(loop: asyncio.AbstractEventLoop) -> tuple[socket.socket, Callable[[], None]] | None:
-    """grpc's reader for `loop` (a partial of `_handle_events` bound to it) and its socket."""
+def _find(
+    loop: asyncio.AbstractEventLoop,
+) -> tuple[socket.socket, socket.socket, Callable[[], None]] | None:
+    """grpc's reader for `loop` (a partial of `_handle_events` bound to it) and
+    the (read, write) socket pair of its poller."""
     for obj in gc.get_objects():
         if type(obj) is not functools.partial or getattr(obj.func, "__name__", "") != HANDLER:
             continue
         if obj.args[:1] != (loop,):
             continue
-        poller = _poller(obj)
-        # The read socket is the non-blocking one of the pair (grpc sets it so).
-        reads = [s for s in gc.get_referents(poller) if isinstance(s, socket.socket)]
-        reads = [s for s in reads if not s.getblocking()]
-        if len(reads) == 1:
-            return reads[0], obj
+        poller = obj.func.__self__  # type: ignore[attr-defined]
+        # grpc makes the read end non-blocking; the poller thread writes to the other.
+        pair = [s for s in gc.get_referents(poller) if isinstance(s, socket.socket)]
+        reads = [s for s in pair if not s.getblocking()]
+        writes = [s for s in pair if s.getblocking()]
+        if len(reads) == 1 and len(writes) == 1:
+            return reads[0], writes[0], obj
     return None
-
-
-def _poller(handler: Callable[[], None]) -> object:
-    assert isinstance(handler, functools.partial)
-    return handler.func.__self__  # type: ignore[attr-defined]

@@ -7,22 +7,11 @@ import pytest
 from raven.core.bus import Bus, Policy, Subscriber, Topic
 from raven.core.latency import Histogram
 from raven.types import Kind
+from tests.core.drain import drain_all
 
 TRADES: Topic = (Kind.TRADE, "x", "BTCUSDT", "")
 QUOTES: Topic = (Kind.QUOTE, "x", "BTCUSDT", "")
 ETH_QUOTES: Topic = (Kind.QUOTE, "x", "ETHUSDT", "")
-
-
-def chunks(sub: Subscriber) -> list[bytes]:
-    out: list[bytes] = []
-    while True:
-        control, events = sub.drain(1000, 0)
-        if control is not None:
-            out.append(b"control:" + control)
-            continue
-        if not events:
-            return out
-        out += events
 
 
 def publish(bus: Bus, topic: Topic, *items: bytes) -> None:
@@ -37,7 +26,7 @@ def test_below_capacity_everything_arrives_in_order() -> None:
     publish(bus, TRADES, b"t1")
     publish(bus, QUOTES, b"q1", b"q2")
     publish(bus, TRADES, b"t2")
-    assert chunks(sub) == [b"t1", b"q1", b"q2", b"t2"]
+    assert drain_all(sub) == [b"t1", b"q1", b"q2", b"t2"]
     assert sub.stats.queued == sub.stats.sent == 4
     assert sub.stats.conflated == sub.stats.dropped == 0
 
@@ -48,7 +37,7 @@ def test_unsubscribed_topics_are_not_delivered() -> None:
     publish(bus, QUOTES, b"q")
     bus.unsubscribe(sub, TRADES)
     publish(bus, TRADES, b"t")
-    assert chunks(sub) == []
+    assert drain_all(sub) == []
     assert not bus.has_subscribers(TRADES)
 
 
@@ -57,7 +46,7 @@ def test_drop_oldest_drops_and_counts_a_gap() -> None:
     bus.subscribe(sub, TRADES)
     publish(bus, TRADES, b"1", b"2", b"3", b"4", b"5")
     assert sub.pending_gap == 2
-    assert chunks(sub) == [b"3", b"4", b"5"]
+    assert drain_all(sub) == [b"3", b"4", b"5"]
     assert sub.stats.dropped == 2
 
 
@@ -70,7 +59,7 @@ def test_conflate_keeps_the_newest_per_topic() -> None:
     publish(bus, QUOTES, b"b3")  # full: b1 and b2 give way to b3, at the end
     publish(bus, QUOTES, b"b4")  # room again: queued
     publish(bus, ETH_QUOTES, b"e2")  # full: e1 gives way
-    assert chunks(sub) == [b"b3", b"b4", b"e2"]
+    assert drain_all(sub) == [b"b3", b"b4", b"e2"]
     assert sub.stats.conflated == 3
     assert sub.pending_gap == 0
 
@@ -93,7 +82,7 @@ def test_drop_oldest_conflates_conflatable_topics_first() -> None:
     bus.subscribe(sub, QUOTES)
     publish(bus, QUOTES, b"q1", b"q2")
     publish(bus, TRADES, b"t1", b"t2")  # full: q1 is conflated away instead of a trade
-    assert chunks(sub) == [b"q2", b"t1", b"t2"]
+    assert drain_all(sub) == [b"q2", b"t1", b"t2"]
     assert sub.stats.dropped == 0
     assert sub.stats.conflated == 1
 
@@ -110,11 +99,11 @@ def test_a_conflated_book_delta_becomes_a_snapshot() -> None:
         view["state"] = f"snap@{n}".encode()  # the view moves on after publishing
     # Each overflow replaced the queued deltas by a snapshot made when sent:
     # the client's book jumps to the view's current state, and stays correct.
-    assert chunks(sub) == [b"snap@6"]
+    assert drain_all(sub) == [b"snap@6"]
     assert sub.stats.conflated >= 5
     bus.publish(book, b"delta@7", 0, False, resnapshot)
     view["state"] = b"snap@7"
-    assert chunks(sub) == [b"delta@7"]  # keeping up again: deltas as they come
+    assert drain_all(sub) == [b"delta@7"]  # keeping up again: deltas as they come
 
 
 def test_pending_snapshot_is_made_before_a_newer_delta_is_queued() -> None:
@@ -130,7 +119,7 @@ def test_pending_snapshot_is_made_before_a_newer_delta_is_queued() -> None:
     assert sub.drain(1, 0) == (None, [b"snap@3"])  # delta@1, 2 collapsed into snap@3
     bus.publish(book, b"delta@4", 0, False, resnapshot)  # room again: queued as a delta
     view["state"] = b"snap@4"
-    assert chunks(sub) == [b"delta@4"]
+    assert drain_all(sub) == [b"delta@4"]
 
 
 def test_control_frames_keep_their_place_and_split_frames() -> None:
@@ -153,7 +142,7 @@ def test_keep_events_are_never_conflated() -> None:
     bus.publish(candles, b"closed", 0, True)
     bus.publish(candles, b"next1", 0)
     bus.publish(candles, b"next2", 0)
-    assert chunks(sub) == [b"closed", b"next2"]  # open conflated into next; closed kept
+    assert drain_all(sub) == [b"closed", b"next2"]  # open conflated into next; closed kept
 
 
 def test_frames_are_capped() -> None:
@@ -187,6 +176,6 @@ def test_queue_stays_bounded_under_any_mix() -> None:
         bus.publish(topics[n % 10], b"q", 0)
         bus.publish(TRADES, b"t", 0)
         assert sub.live <= 50 + len(topics)
-    delivered = chunks(sub)
+    delivered = drain_all(sub)
     assert len(delivered) == sub.stats.sent
     assert sub.stats.queued == sub.stats.sent + sub.stats.conflated + sub.stats.dropped

@@ -8,6 +8,7 @@ import pytest
 
 from raven.core.bus import Bus, Policy, Subscriber, Topic
 from raven.types import Kind
+from tests.core.drain import drain_all
 
 TRADES: Topic = (Kind.TRADE, "x", "BTCUSDT", "")
 ETH_TRADES: Topic = (Kind.TRADE, "x", "ETHUSDT", "")
@@ -16,17 +17,6 @@ ETH_QUOTES: Topic = (Kind.QUOTE, "x", "ETHUSDT", "")
 BOOK: Topic = (Kind.BOOK, "x", "BTCUSDT", "deltas/5")
 CANDLES: Topic = (Kind.CANDLE, "x", "BTCUSDT", "1m")
 TOPICS = (TRADES, ETH_TRADES, QUOTES, ETH_QUOTES, BOOK, CANDLES)
-
-
-def drain_all(sub: Subscriber, limit: int = 1000) -> list[bytes]:
-    out: list[bytes] = []
-    while True:
-        control, events = sub.drain(limit, 0)
-        if control is not None:
-            out.append(b"control:" + control)
-        elif not events:
-            return out
-        out += events
 
 
 def test_a_subscriber_that_keeps_up_reads_across_many_wraps() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from raven.core.bus import Bus, Policy, Subscriber, Topic
 from raven.types import Kind
+from tests.core.drain import drain_all
 
 TRADES: Topic = (Kind.TRADE, "x", "BTCUSDT", "")
 QUOTES: Topic = (Kind.QUOTE, "x", "BTCUSDT", "")
@@ -19,17 +20,6 @@ def reader(capacity: int, *topics: Topic, log_size: int = 64) -> tuple[Bus, Subs
         bus.subscribe(sub, topic)
     assert not sub.direct
     return bus, sub
-
-
-def drain_all(sub: Subscriber) -> list[bytes]:
-    out: list[bytes] = []
-    while True:
-        control, events = sub.drain(1000, 0)
-        if control is not None:
-            out.append(b"control:" + control)
-        elif not events:
-            return out
-        out += events
 
 
 def test_conflation_keeps_the_newest_per_topic_at_its_place_in_time() -> None:
