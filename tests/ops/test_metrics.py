@@ -7,6 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from raven.app import RavenApp
@@ -214,3 +221,59 @@ def test_the_readme_lists_exactly_the_families_raven_exports() -> None:
     named = {name for cell in listed for name in re.findall(r"`(raven_[a-z_]+)`", cell)}
     declared = set(MetricsRegistry(catalog.ALL, process=False).families)
     assert named == declared
+
+
+def _reference_text(samples: list[tuple[Family, tuple[str, ...], float | Histogram]]) -> bytes:
+    """The same samples rendered by prometheus_client's own families and generate_latest."""
+    families: dict[str, Metric] = {}
+    for family, labels, value in samples:
+        metric = families.get(family.name)
+        if metric is None:
+            kinds = {COUNTER: CounterMetricFamily, GAUGE: GaugeMetricFamily}
+            kind = kinds.get(family.type, HistogramMetricFamily)
+            metric = families[family.name] = kind(family.name, family.help, labels=family.labels)
+        if isinstance(value, Histogram):
+            assert isinstance(metric, HistogramMetricFamily)
+            buckets = [("+Inf" if b == float("inf") else repr(b), n) for b, n in value.cumulative()]
+            metric.add_metric(list(labels), buckets, value.sum)
+        else:
+            assert isinstance(metric, CounterMetricFamily | GaugeMetricFamily)
+            metric.add_metric(list(labels), value)
+
+    class Reference:
+        def collect(self) -> list[Metric]:
+            return list(families.values())
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Reference())
+    return generate_latest(registry)
+
+
+def test_exposition_is_byte_for_byte_what_prometheus_client_writes() -> None:
+    """Raven renders its families itself (a scrape holds the event loop); the text must
+    be exactly prometheus_client's, for every family, odd label value and number."""
+    values = [0, 7, 0.25, -3.5, 999_999, 1_000_000, 1_234_567.5, 2**53, 1e-7, float("inf"),
+              float("-inf"), float("nan")]  # fmt: skip
+    labels = ["binance_futures", 'a "quoted" one', "back\\slash", "new\nline", "µs"]
+    hist = Histogram()
+    for seconds in (0.00002, 0.003, 0.003, 20.0, 1e9):
+        hist.observe(seconds)
+    samples: list[tuple[Family, tuple[str, ...], float | Histogram]] = []
+    for i, family in enumerate(catalog.ALL):
+        for j in range(2):
+            names = tuple(labels[(i + j + k) % len(labels)] for k in range(len(family.labels)))
+            value = values[(i + j) % len(values)]
+            samples.append((family, names, hist if family.type == HISTOGRAM else value))
+    registry = MetricsRegistry(catalog.ALL, process=False)
+
+    def source(scrape: Scrape) -> None:
+        for family, names, value in samples:
+            if isinstance(value, Histogram):
+                scrape.histogram(family.name, value, *names)
+            elif family.type == COUNTER:
+                scrape.counter(family.name, value, *names)
+            else:
+                scrape.gauge(family.name, value, *names)
+
+    registry.add(source)
+    assert registry.exposition() == _reference_text(samples)

@@ -34,12 +34,32 @@ PAUSE_BOUNDS: tuple[float, ...] = (
 )  # fmt: skip
 
 
+_frozen = 0  # objects the last freeze_startup_heap() moved out of the collector's reach
+
+
 def freeze_startup_heap() -> int:
     """Collect once, then move every object alive now out of the collector's
     reach (collecting first, so no garbage is frozen); returns how many."""
+    global _frozen
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
+    _frozen = gc.get_freeze_count()
+    return _frozen
+
+
+def thaw_startup_heap() -> None:
+    """Undo `freeze_startup_heap()`: everything is the collector's again."""
+    global _frozen
+    gc.unfreeze()
+    _frozen = 0
+
+
+def frozen_count() -> int:
+    """Objects frozen by the last `freeze_startup_heap()` (0 before it), for the
+    metrics. Not `gc.get_freeze_count()`: CPython 3.11 counts the permanent
+    generation by walking it, ~6 ms of the event loop per scrape at the server's
+    ~60,000 frozen objects."""
+    return _frozen
 
 
 class GcWatch:

@@ -8,7 +8,6 @@ ints, small dicts and histograms the components keep anyway.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -21,7 +20,7 @@ from raven.core.latency import Histogram
 from raven.core.pipeline import Pipeline
 from raven.core.state import MarketState
 from raven.core.views import BookViews
-from raven.ops.gcwatch import GcWatch
+from raven.ops.gcwatch import GcWatch, frozen_count
 from raven.ops.health import HealthRegistry
 from raven.ops.looplag import LoopLag
 from raven.ops.metrics import MetricSource, Scrape
@@ -40,7 +39,7 @@ def gc_source(watch: GcWatch) -> MetricSource:
     def source(scrape: Scrape) -> None:
         for generation, pauses in watch.pauses.items():
             scrape.histogram("raven_gc_pause_seconds", pauses, str(generation))
-        scrape.gauge("raven_gc_frozen_objects", gc.get_freeze_count())
+        scrape.gauge("raven_gc_frozen_objects", frozen_count())
 
     return source
 
