@@ -68,6 +68,10 @@ def test_latency(tmp_path: Path) -> None:
     assert re.search(
         r"gRPC write of a frame waited p99 <= [\d.]+ ms for its completion \([\d,]+ writes\)", note
     ), note
+    # /metrics timed after the windows: every scrape answered, sizes and times reported.
+    scrape = rows["/metrics scrape p50, 200 ev/s in"]
+    assert 0 < scrape.value < 60_000
+    assert re.search(r"max [\d.]+ ms over 20 scrapes of [\d,]+ B", scrape.note), scrape.note
     check_report(result, tmp_path)
 
 

@@ -18,6 +18,11 @@ server replaced or dropped for them (its conflate / drop_oldest counters
 over the same window). The input rate is what the server really ingested
 (its /metrics), beside what the simulator was set to and really sent.
 
+After the windows at each rate, with the feed still running and no client
+left, SCRAPES scrapes of the server's /metrics are timed from request to
+last byte: a scrape runs on the server's event loop, so every stream waits
+for it.
+
 Baseline, same run: the loopback round trip of a bare frame of the average
 frame size through a bare grpc.aio server (`bare`), so latencies compare
 across machines as multiples of it.
@@ -26,6 +31,7 @@ across machines as multiples of it.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import msgspec
 
@@ -33,7 +39,7 @@ from raven.bench import netmix
 from raven.bench.bare import ECHO_METHOD, start_bare
 from raven.bench.base import Mode, Result
 from raven.bench.loadclient import EchoResult, LoadResult, run_echo
-from raven.bench.procs import Cluster, sim_and_server
+from raven.bench.procs import Cluster, http_get, sim_and_server
 from raven.bench.report import Row
 
 SCENARIO = "latency"
@@ -45,6 +51,7 @@ ECHO_CALLS = 2000
 # (that / this) per stream, so the load client's own CPU stays near what one
 # client at 10,000 events/s costs (it shares the machine with the server).
 TIME_ALL_UP_TO = 10_000
+SCRAPES = 20  # /metrics scrapes timed per rate
 
 
 class Run(msgspec.Struct):
@@ -67,6 +74,14 @@ class Run(msgspec.Struct):
         return self.load.dropped + self.load.sequence_errors + c.conflated + c.dropped
 
 
+class Scrapes(msgspec.Struct):
+    """/metrics scrapes timed at one input rate, no client attached."""
+
+    rate: int
+    seconds: list[float]  # each scrape, request to last byte
+    bytes: int  # the last scrape's size
+
+
 def scenario(mode: Mode) -> Result:
     warmup, window = mode.pick(1.0, 3.0), mode.pick(3.0, 20.0)
     return run(RATES, CLIENTS, warmup, window, ECHO_CALLS)
@@ -76,10 +91,15 @@ def run(
     rates: tuple[int, ...], clients: tuple[int, ...], warmup: float, window: float,
     echo_calls: int, n_symbols: int = 20,
 ) -> Result:  # fmt: skip
-    runs = [r for rate in rates for r in measure(rate, clients, warmup, window, n_symbols)]
+    runs, scrapes = [], []
+    for rate in rates:
+        measured, scraped = measure(rate, clients, warmup, window, n_symbols)
+        runs += measured
+        scrapes.append(scraped)
     frame_bytes = netmix.average(sum(r.load.bytes for r in runs), sum(r.load.frames for r in runs))
     echo = echo_baseline(max(64, int(frame_bytes)), echo_calls)
     rows = [row for r in runs for row in rows_of(r, echo)]
+    rows += [scrape_row(s) for s in scrapes]
     rows.append(Row(SCENARIO, "loopback gRPC round trip p50 (baseline)",
                     echo.round_trip.p50 / 1000, "ms",
                     note=f"bare grpc.aio echo of {echo.payload_bytes} B (the average frame), "
@@ -89,8 +109,9 @@ def run(
 
 def measure(
     rate: int, clients: tuple[int, ...], warmup: float, window: float, n_symbols: int
-) -> list[Run]:
-    """One simulator + server at `rate`; one load window per client count."""
+) -> tuple[list[Run], Scrapes]:
+    """One simulator + server at `rate`: one load window per client count, then
+    the /metrics scrapes."""
     market = netmix.market_for(rate, n_symbols)
     out = []
     with sim_and_server(market) as (cluster, sim, server):
@@ -100,7 +121,25 @@ def measure(
             load = netmix.run_load(cluster, config)
             counters = netmix.counters(load, server, sim)
             out.append(Run(rate, n, market.rate, every, load, counters))
-    return out
+        return out, time_scrapes(server.metrics_url, rate, SCRAPES)
+
+
+def time_scrapes(url: str, rate: int, count: int) -> Scrapes:
+    seconds, body = [], b""
+    for _ in range(count):
+        start = time.perf_counter()
+        body = http_get(url)
+        seconds.append(time.perf_counter() - start)
+        time.sleep(0.05)  # not back to back: the feed gets the loop in between
+    return Scrapes(rate, seconds, len(body))
+
+
+def scrape_row(s: Scrapes) -> Row:
+    ordered = sorted(s.seconds)
+    return Row(SCENARIO, f"/metrics scrape p50, {s.rate:,} ev/s in", ordered[len(ordered) // 2]
+               * 1000, "ms", note=f"max {ordered[-1] * 1000:.1f} ms over {len(ordered)} scrapes "
+               f"of {s.bytes:,} B, request to last byte; no client attached; the server's "
+               "event loop (every stream) waits for most of it")  # fmt: skip
 
 
 def echo_baseline(payload_bytes: int, calls: int) -> EchoResult:
