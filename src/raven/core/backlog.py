@@ -119,7 +119,7 @@ class Backlog:
         self.pending_gap = 0  # dropped since the last frame
         self.failure = ""  # set when a DISCONNECT policy fired
         self.on_failure: Callable[[], None] | None = None
-        self._stats = SubscriberStats()
+        self.counters = SubscriberStats()  # live counts; Subscriber.stats returns a copy
 
     def offer(
         self, topic: Topic, chunk: bytes, now_ns: int, keep: bool, resnapshot: Resnapshot | None
@@ -147,7 +147,7 @@ class Backlog:
         if self.failure:
             return
         self.failure = reason
-        self._stats.disconnected = 1
+        self.counters.disconnected = 1
         self.wakeup.set()
         if self.on_failure is not None:
             self.on_failure()
@@ -174,7 +174,7 @@ class Backlog:
         self.queue.append(item)
         self.times.append(now_ns)
         self.held += 1
-        self._stats.queued += 1
+        self.counters.queued += 1
         self.wakeup.set()
 
     def _conflate(
@@ -187,8 +187,8 @@ class Backlog:
         if slot is not None:
             if slot.chunk is None and slot.resnapshot is not None:
                 self.due -= 1  # its snapshot is never made now
-            self._stats.conflated += self._collapse(slot) + 1
-            self._kill(slot)
+            self.counters.conflated += self.collapse(slot) + 1
+            self.kill(slot)
             self.held -= 1
             pending = resnapshot is not None  # a book delta: send the view's snapshot
         # One newest event per topic may exceed the capacity: bounded by topics.
@@ -197,20 +197,21 @@ class Backlog:
             self.newest[topic].chunk = None  # made by `resnapshot` when needed
             self.due += 1
         if self.dead > COMPACT_AFTER and self.dead > self.held:
-            self._compact()
+            self.compact()
 
-    def _kill(self, slot: Slot) -> None:
+    def kill(self, slot: Slot) -> None:
+        """Mark a replaced slot dead (skipped when drained, forgotten by `compact`)."""
         slot.live = False
         slot.chunk = slot.prev = None
         self.dead += 1
 
-    def _collapse(self, slot: Slot) -> int:
+    def collapse(self, slot: Slot) -> int:
         """Drop the older queued events of `slot`'s topic; returns how many."""
         killed = 0
         older = slot.prev
         while older is not None and older.live:
             before = older.prev
-            self._kill(older)
+            self.kill(older)
             killed += 1
             older = before
         slot.prev = None
@@ -221,15 +222,15 @@ class Backlog:
     def collapse_all(self) -> None:
         """Conflate the older queued events of every topic into its newest."""
         for slot in list(self.newest.values()):
-            killed = self._collapse(slot)
-            self._stats.conflated += killed
+            killed = self.collapse(slot)
+            self.counters.conflated += killed
             if killed and slot.resnapshot is not None and slot.chunk is not None:
                 # A book view lost deltas: its newest one would not chain from
                 # what the client holds, so it sends the view's snapshot instead.
                 slot.chunk = None
                 self.due += 1
 
-    def _compact(self) -> None:
+    def compact(self) -> None:
         """Forget dead slots (replaced events) so memory follows the live count."""
         pairs = [
             (item, t)
@@ -244,7 +245,7 @@ class Backlog:
         if self.redundant:
             self.collapse_all()
             if self.dead > COMPACT_AFTER and self.dead > self.held:
-                self._compact()
+                self.compact()
             if self.held < self.capacity:
                 return
         queue, times = self.queue, self.times
@@ -260,7 +261,7 @@ class Backlog:
                 del times[i]
                 self.held -= 1
                 self.pending_gap += 1
-                self._stats.dropped += 1
+                self.counters.dropped += 1
                 return
         # Nothing droppable: the queue holds one newest event per topic.
 

@@ -130,7 +130,7 @@ class Subscriber(Backlog):
     @property
     def stats(self) -> SubscriberStats:
         """The counters now (a copy; the log's unread entries count as queued)."""
-        s = self._stats
+        s = self.counters
         return SubscriberStats(
             s.queued + self._unread(), s.sent, s.conflated, s.dropped, s.disconnected
         )
@@ -207,7 +207,7 @@ class Subscriber(Backlog):
         elif bus is None and not self.queue:
             self.wakeup.clear()
         if out:
-            self._stats.sent += len(out)
+            self.counters.sent += len(out)
             if first_ns and self.latency is not None:
                 self.latency.observe_ns(now_ns - first_ns)
         return None, out
@@ -236,7 +236,7 @@ class Subscriber(Backlog):
                 first_ns = times[i + flags.index(1)]
             cursor += n
         self.cursor = cursor
-        self._stats.queued += len(out) - start
+        self.counters.queued += len(out) - start
         return first_ns
 
 

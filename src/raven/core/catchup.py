@@ -79,7 +79,7 @@ def absorb(q: Backlog, topic_of: list[Topic], batch: Batch) -> None:
             return
         _drop_oldest(q, q.held - q.capacity)
     if q.dead > COMPACT_AFTER and q.dead > q.held:
-        q._compact()
+        q.compact()
 
 
 _TRUE = repeat(True)
@@ -117,10 +117,10 @@ def _fold(
         if old is not None:
             if old.chunk is None and old.resnapshot is not None:
                 q.due -= 1  # its snapshot is made as the new slot's now
-            lost += q._collapse(old) + 1
-            q._kill(old)
+            lost += q.collapse(old) + 1
+            q.kill(old)
             q.held -= 1
-        q._stats.conflated += lost
+        q.counters.conflated += lost
         extra = extras[j]
         resnapshot = None if isinstance(extra, bool) else extra
         slot = q.newest[topic] = Slot(topic, chunks[j], None, resnapshot)
@@ -167,7 +167,7 @@ def _append(
         q.queue.extend(compress(items, keep))
         q.times.extend(compress(times, keep))
         q.held += keep.count(1)
-    q._stats.queued += n
+    q.counters.queued += n
     q.wakeup.set()
 
 
@@ -203,4 +203,4 @@ def _drop_oldest(q: Backlog, count: int) -> None:
     times.extendleft(reversed(kept_times))
     q.held -= dropped
     q.pending_gap += dropped
-    q._stats.dropped += dropped
+    q.counters.dropped += dropped
