@@ -51,7 +51,7 @@ def check_report(result: Result, tmp_path: Path) -> None:
     assert markdown(report) in text
 
 
-def test_latency(tmp_path: Path) -> None:
+def test_latency(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = latency.run((200,), (1, 2), warmup=0.3, window=1.5, echo_calls=30, n_symbols=3)
     rows = check_rows(result, "latency", ("latency p50", "events received", "input rate",
                                           "loopback"))  # fmt: skip
@@ -73,9 +73,13 @@ def test_latency(tmp_path: Path) -> None:
     assert 0 < scrape.value < 60_000
     assert re.search(r"max [\d.]+ ms over 20 scrapes of [\d,]+ B", scrape.note), scrape.note
     check_report(result, tmp_path)
+    # A progress line per window, as it ends.
+    out = capsys.readouterr().out
+    for label in ("200 ev/s, 1 client", "200 ev/s, 2 clients"):
+        assert re.search(rf"\[\d\d:\d\d\] {label}: p50 [\d.]+ ms, p99 [\d.]+ ms, 0 drops", out), out
 
 
-def test_fanout(tmp_path: Path) -> None:
+def test_fanout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = fanout.run((200,), (1, 3), warmup=0.3, window=1.5, baseline_s=0.5, n_symbols=3)
     rows = check_rows(result, "fanout", ("deliveries",))
     assert set(rows) == {
@@ -87,14 +91,19 @@ def test_fanout(tmp_path: Path) -> None:
     assert rows["deliveries across clients, 3 clients"].baseline_label.startswith("bare gRPC")
     assert any("3 clients, steps asked" in n for n in result.notes)
     check_report(result, tmp_path)
+    out = capsys.readouterr().out
+    for who in ("1 client", "3 clients"):
+        assert f"step 1/1, 200 events/s asked, {who}: sustained" in out, out
 
 
-def test_memory(tmp_path: Path) -> None:
+def test_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = memory.run(seconds=3.0, every=0.5, rate=200, n_symbols=3, clients=2)
     rows = check_rows(result, "memory", ("server RSS after", "server RSS with"))
     assert "server RSS growth per minute (second half)" in rows
     assert any("client queue depth at the samples: peak" in n for n in result.notes)
     check_report(result, tmp_path)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.search(r"\] 3 of 3 s: server [\d.]+ MB resident, [\d,]+ events queued", last), last
 
 
 def test_slope_is_least_squares() -> None:

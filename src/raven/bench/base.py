@@ -7,6 +7,11 @@ sense, and the target as text; nothing fails on a number.
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
 import msgspec
 
 from raven.bench.report import Row
@@ -26,3 +31,29 @@ class Mode(msgspec.Struct, frozen=True):
 class Result(msgspec.Struct):
     rows: list[Row]
     notes: list[str] = []
+
+
+class Progress:
+    """A line per step of a scenario, stamped with the time since it began.
+
+    A full `make bench` takes about 25 minutes, most of it load windows that
+    print nothing until their scenario ends; these lines say where it is."""
+
+    def __init__(
+        self, out: TextIO | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.out = out
+        self.clock = clock
+        self.scenario = ""
+        self.started = clock()
+
+    def begin(self, scenario: str) -> None:
+        self.scenario, self.started = scenario, self.clock()
+
+    def step(self, text: str) -> None:
+        minutes, seconds = divmod(int(self.clock() - self.started), 60)
+        out = self.out if self.out is not None else sys.stdout
+        print(f"  [{minutes:02d}:{seconds:02d}] {text}", file=out, flush=True)
+
+
+progress = Progress()  # the runner begins it per scenario; scenarios report steps

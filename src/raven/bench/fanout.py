@@ -38,7 +38,7 @@ import msgspec
 
 from raven.bench import netmix
 from raven.bench.bare import FLOOD_METHOD, start_bare
-from raven.bench.base import Mode, Result
+from raven.bench.base import Mode, Result, progress
 from raven.bench.loadclient import LoadConfig, LoadResult
 from raven.bench.procs import Cluster, sim_and_server
 from raven.bench.report import Row
@@ -112,7 +112,7 @@ def search(
     """Climb the ladder; a client count leaves at its first failed step."""
     trials: dict[int, list[Trial]] = {n: [] for n in clients}
     standing = list(clients)
-    for rate in ladder:
+    for step, rate in enumerate(ladder, 1):
         if not standing:
             break
         market = netmix.market_for(rate, n_symbols)
@@ -123,9 +123,17 @@ def search(
                 counters = netmix.counters(load, server, sim)
                 trial = Trial(rate, n, load, counters, judge(load, counters, rate))
                 trials[n].append(trial)
+                progress.step(f"step {step}/{len(ladder)}, {rate:,} events/s asked, "
+                              f"{netmix.clients_text(n)}: {verdict(trial)}")  # fmt: skip
                 if trial.failure:
                     standing.remove(n)
     return trials
+
+
+def verdict(trial: Trial) -> str:
+    if trial.failure:
+        return f"not sustained ({trial.failure[:160]})"
+    return f"sustained, {trial.deliveries_per_s:,.0f} deliveries/s"
 
 
 def best(trials: list[Trial]) -> Trial | None:
@@ -152,7 +160,7 @@ def flood(n: int, trials: list[Trial], seconds: float) -> LoadResult:
 def rows_of(n: int, trials: list[Trial], bare: LoadResult, ladder: tuple[int, ...]) -> list[Row]:
     top = best(trials)
     failed = next((t for t in trials if t.failure), None)
-    who = f"{n} client{'s' if n > 1 else ''}"
+    who = netmix.clients_text(n)
     target = n == TARGET_CLIENTS
     bare_rate = netmix.average(bare.events, bare.window_s)
     shape = shaped(trials)

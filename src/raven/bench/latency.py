@@ -37,7 +37,7 @@ import msgspec
 
 from raven.bench import netmix
 from raven.bench.bare import ECHO_METHOD, start_bare
-from raven.bench.base import Mode, Result
+from raven.bench.base import Mode, Result, progress
 from raven.bench.loadclient import EchoResult, LoadResult, run_echo
 from raven.bench.procs import Cluster, http_get, sim_and_server
 from raven.bench.report import Row
@@ -66,7 +66,7 @@ class Run(msgspec.Struct):
 
     @property
     def label(self) -> str:
-        return f"{self.rate:,} ev/s, {self.clients} client{'s' if self.clients > 1 else ''}"
+        return f"{self.rate:,} ev/s, {netmix.clients_text(self.clients)}"
 
     @property
     def drops(self) -> int:
@@ -121,7 +121,14 @@ def measure(
             load = netmix.run_load(cluster, config)
             counters = netmix.counters(load, server, sim)
             out.append(Run(rate, n, market.rate, every, load, counters))
+            progress.step(step_line(out[-1]))
         return out, time_scrapes(server.metrics_url, rate, SCRAPES)
+
+
+def step_line(run: Run) -> str:
+    lat, ingested = run.load.latency, run.counters.ingested_per_s
+    return (f"{run.label}: p50 {lat.p50 / 1000:.2f} ms, p99 {lat.p99 / 1000:.2f} ms, "
+            f"{run.drops:,} drops, {ingested:,.0f} events/s ingested")  # fmt: skip
 
 
 def time_scrapes(url: str, rate: int, count: int) -> Scrapes:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from raven.bench import netmix
-from raven.bench.base import Mode, Result
+from raven.bench.base import Mode, Result, progress
 from raven.bench.loadclient import LoadConfig
 from raven.bench.procs import BenchError, Cluster, rss_bytes, scrape, sim_and_server
 from raven.bench.report import Row
@@ -33,6 +33,7 @@ SCENARIO = "memory"
 SYMBOLS, CLIENTS, BOOK_DEPTH = 50, 10, 1000
 RATE = 2_000  # events/s into the server: a steady feed the 10 clients keep up with
 MB = 1024 * 1024
+PROGRESS_S = 30.0  # a progress line this often while sampling
 IMPORTS = "import raven.cli, raven.app"  # what `raven serve` loads before any data
 PRINT_RSS = (
     "import re, pathlib; status = pathlib.Path('/proc/self/status').read_text(); "
@@ -54,8 +55,14 @@ def run(seconds: float, every: float, rate: int, n_symbols: int, clients: int) -
                             probes=(server.metrics_url, sim.stats_url))  # fmt: skip
         child = netmix.start_load(cluster, config)
         depths: list[int] = []
-        samples = sample(pid, child.proc.poll, seconds, every, lambda: depths.append(
-            queue_depth(server.metrics_url)))  # fmt: skip
+
+        def also(t: float, rss: int) -> None:
+            depths.append(queue_depth(server.metrics_url))
+            if int(t / PROGRESS_S) > int((t - every) / PROGRESS_S) or t >= seconds:
+                progress.step(f"{t:.0f} of {seconds:.0f} s: server {rss / MB:.1f} MB resident, "
+                              f"{depths[-1]:,} events queued for its clients")  # fmt: skip
+
+        samples = sample(pid, child.proc.poll, seconds, every, also)
         load = netmix.finish_load(cluster, child, seconds + 120.0)
         counters = netmix.counters(load, server, sim)
     return Result(rows_of(base, loaded, samples, load.events / load.window_s, counters, clients),
@@ -90,16 +97,16 @@ def sample(
     exited: Callable[[], int | None],
     seconds: float,
     every: float,
-    also: Callable[[], None] = lambda: None,
+    also: Callable[[float, int], None] = lambda t, rss: None,
 ) -> list[tuple[float, int]]:
     """(seconds since start, RSS bytes) every `every` s for `seconds`, or until `exited()`
-    gives an exit code (the load client ended early); `also()` runs with each sample."""
+    gives an exit code (the load client ended early); `also(t, rss)` runs with each sample."""
     out: list[tuple[float, int]] = []
     start = time.monotonic()
     while True:
         now = time.monotonic() - start
         out.append((now, rss_bytes(pid)))
-        also()
+        also(*out[-1])
         if now >= seconds or exited() is not None:
             return out
         # Memory has no event to wait for: sampling is by the clock.

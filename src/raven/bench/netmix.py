@@ -188,6 +188,11 @@ def run_load(cluster: Cluster, config: LoadConfig) -> LoadResult:
     return finish_load(cluster, child, config.warmup_s + config.duration_s + 120.0)
 
 
+def clients_text(n: int) -> str:
+    """'1 client', '10 clients'."""
+    return f"{n} client{'s' if n != 1 else ''}"
+
+
 def average(total: float, count: float) -> float:
     return total / count if count else 0.0
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from raven.bench.base import Mode, Result
+from raven.bench.base import Mode, Result, progress
 from raven.bench.report import new_report, write
 
 # Scenario name -> module with `scenario(mode) -> Result`; imported only when run.
@@ -39,6 +39,7 @@ def run(
     for name in names or list(SCENARIOS):
         print(f"bench: {name} ({mode.name}) ...", flush=True)
         started = time.monotonic()
+        progress.begin(name)
         module = importlib.import_module(SCENARIOS[name])
         result: Result = module.scenario(mode)
         report.rows.extend(result.rows)

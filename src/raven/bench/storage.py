@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 from raven.bench import livestore
-from raven.bench.base import Mode, Result
+from raven.bench.base import Mode, Result, progress
 from raven.bench.report import Row
 from raven.config import InfluxDBConfig, WriterConfig
 from raven.storage import bench as sb
@@ -65,8 +65,10 @@ def scenario(mode: Mode) -> Result:
     with tempfile.TemporaryDirectory(prefix="raven-bench-") as tmp:
         root = Path(tmp)
         direct = asyncio.run(store_rate(n, root / "direct"))
+        progress.step(f"DuckDBStore.write alone: {direct:,.0f} events/s")
         run = asyncio.run(sb.writer_rate(n, root, max_buffer=n, show=False))
         written = run.per_s
+        progress.step(f"embedded writes through the writer: {written:,.0f} events/s")
         rows.append(Row(SCENARIO, "embedded writes through the writer", written, "events/s",
                         baseline=direct, baseline_label="DuckDBStore.write alone",
                         target=">= 200,000", note=f"{n:,} trades and quotes"))  # fmt: skip
@@ -78,11 +80,14 @@ def scenario(mode: Mode) -> Result:
         influx = asyncio.run(influx_rate(n_influx, influx_root))
         if influx is None:
             notes.append("influxd not installed: InfluxDB write rate not measured")
+            progress.step("InfluxDB: influxd not installed, skipped")
         else:
+            progress.step(f"InfluxDB 1.x writes through the writer: {influx:,.0f} events/s")
             rows.append(Row(SCENARIO, "InfluxDB 1.x writes through the writer", influx,
                             "events/s", baseline=written, baseline_label="embedded writer",
                             note=f"{n_influx:,} events, local influxd"))  # fmt: skip
         h = asyncio.run(sb.history_rate(run.path, n, show=False))
+        progress.step(f"GetHistoricalData to one client: {h.grpc_per_s:,.0f} events/s")
         note = f"{n:,} events, decoded by the client"
         rows.append(Row(SCENARIO, "GetHistoricalData to one client", h.grpc_per_s, "events/s",
                         baseline=h.reader_per_s, baseline_label="store -> events, no gRPC",
