@@ -44,11 +44,11 @@ class Progress:
     ) -> None:
         self.out = out
         self.clock = clock
-        self.scenario = ""
         self.started = clock()
 
-    def begin(self, scenario: str) -> None:
-        self.scenario, self.started = scenario, self.clock()
+    def begin(self) -> None:
+        """A scenario starts: the stamps count from now."""
+        self.started = self.clock()
 
     def step(self, text: str) -> None:
         minutes, seconds = divmod(int(self.clock() - self.started), 60)

@@ -55,10 +55,12 @@ def run(seconds: float, every: float, rate: int, n_symbols: int, clients: int) -
                             probes=(server.metrics_url, sim.stats_url))  # fmt: skip
         child = netmix.start_load(cluster, config)
         depths: list[int] = []
+        shown = [0.0]  # when the last progress line was printed
 
         def also(t: float, rss: int) -> None:
             depths.append(queue_depth(server.metrics_url))
-            if int(t / PROGRESS_S) > int((t - every) / PROGRESS_S) or t >= seconds:
+            if t - shown[0] >= PROGRESS_S or t >= seconds:
+                shown[0] = t
                 progress.step(f"{t:.0f} of {seconds:.0f} s: server {rss / MB:.1f} MB resident, "
                               f"{depths[-1]:,} events queued for its clients")  # fmt: skip
 

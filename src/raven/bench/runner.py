@@ -39,7 +39,7 @@ def run(
     for name in names or list(SCENARIOS):
         print(f"bench: {name} ({mode.name}) ...", flush=True)
         started = time.monotonic()
-        progress.begin(name)
+        progress.begin()
         module = importlib.import_module(SCENARIOS[name])
         result: Result = module.scenario(mode)
         report.rows.extend(result.rows)
