@@ -20,9 +20,10 @@ from raven.app import RavenApp
 from raven.breaker import CircuitBreaker
 from raven.client import AsyncRavenClient
 from raven.core.latency import Histogram
+from raven.core.state import MarketState
 from raven.ops import catalog
 from raven.ops.metrics import COUNTER, GAUGE, HISTOGRAM, Family, MetricsRegistry, Scrape
-from raven.ops.sources import breaker_source, histogram_source
+from raven.ops.sources import breaker_source, histogram_source, state_source
 from raven.sim.server import Simulator
 from raven.types import Kind
 from tests.helpers import wait_until
@@ -277,3 +278,21 @@ def test_exposition_is_byte_for_byte_what_prometheus_client_writes() -> None:
 
     registry.add(source)
     assert registry.exposition() == _reference_text(samples)
+
+
+def test_book_levels_are_exported_per_side_once_a_book_is_loaded() -> None:
+    state = MarketState(())
+    loaded = state.record("binance_futures", "BTCUSDT")
+    loaded.book.load([("100.0", "1"), ("99.5", "2")], [("100.5", "3")], update_id=7)
+    state.record("binance_futures", "ETHUSDT")  # no snapshot yet: no levels to report
+    registry = MetricsRegistry(catalog.ALL, process=False)
+    registry.add(state_source(state))
+    samples = parse(registry.exposition())
+    btc = {"exchange": "binance_futures", "symbol": "BTCUSDT"}
+    assert total(samples, "raven_book_levels", side="bid", **btc) == 2
+    assert total(samples, "raven_book_levels", side="ask", **btc) == 1
+    assert not has(samples, "raven_book_levels", symbol="ETHUSDT")
+    loaded.book.apply([("99.5", "0")], [("101.0", "1"), ("102.0", "1")], update_id=8)
+    samples = parse(registry.exposition())
+    assert total(samples, "raven_book_levels", side="bid", **btc) == 1
+    assert total(samples, "raven_book_levels", side="ask", **btc) == 3

@@ -162,6 +162,8 @@ def check_books(after: Samples) -> None:
     assert total(after, "raven_book_live") == 2
     assert total(after, "raven_book_stale") == 0
     assert total(after, "raven_book_last_update_timestamp_seconds", **btc) > time.time() - 600
+    for side in ("bid", "ask"):
+        assert total(after, "raven_book_levels", side=side, **btc) > 0, side
     assert total(after, "raven_book_deltas_applied_total") > 0
     assert total(after, "raven_book_snapshots_applied_total") >= 3
     assert total(after, "raven_component_healthy", kind="book") == 2

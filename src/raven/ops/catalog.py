@@ -170,6 +170,12 @@ BOOKS = (
         "Exchange time (Unix) of the newest update applied to the order book.",
         _BOOK,
     ),
+    _g(
+        "raven_book_levels",
+        "Price levels held in the canonical order book, per side. Diff depth can add "
+        "levels beyond the snapshot's depth; the periodic refresh trims them.",
+        (*_BOOK, "side"),
+    ),
     _c("raven_book_snapshots_applied_total", "Snapshots loaded into the canonical books."),
     _c("raven_book_deltas_applied_total", "Book deltas applied to the canonical books."),
     _c("raven_book_stale_drops_total", "Book deltas dropped because their book was stale."),

@@ -139,8 +139,8 @@ def validation_source(citadel: Citadel, exchanges: Exchanges) -> MetricSource:
 
 
 def state_source(state: MarketState) -> MetricSource:
-    """Newest receive time per (exchange, symbol, kind) in the latest state, and
-    the exchange time of each book's newest update.
+    """Newest receive time per (exchange, symbol, kind) in the latest state, the
+    exchange time of each book's newest update, and each book's levels per side.
 
     The state only holds configured symbols, so the symbol label is bounded.
     """
@@ -160,13 +160,17 @@ def state_source(state: MarketState) -> MetricSource:
             if rec.klines:
                 newest = max(c.receive_time for c, _ in rec.klines.values())
                 scrape.gauge(name, newest / 1e9, rec.exchange, rec.symbol, "candle")
-            if rec.book.exchange_time:
+            book = rec.book
+            if book.exchange_time:
                 scrape.gauge(
                     "raven_book_last_update_timestamp_seconds",
-                    rec.book.exchange_time / 1e9,
+                    book.exchange_time / 1e9,
                     rec.exchange,
                     rec.symbol,
                 )
+            if book.update_id:
+                scrape.gauge("raven_book_levels", len(book.bids), rec.exchange, rec.symbol, "bid")
+                scrape.gauge("raven_book_levels", len(book.asks), rec.exchange, rec.symbol, "ask")
 
     return source
 
