@@ -10,7 +10,6 @@ import pytest
 from raven.bench import procs
 from raven.bench.netmix import (
     MIX,
-    bucket_quantile,
     events_per_transaction,
     histogram_window,
     market_for,
@@ -87,12 +86,12 @@ def test_the_write_wait_histogram_is_read_over_a_window() -> None:
 
     start, end = scrape((5, 6, 6)), scrape((95, 105, 106))
     window = histogram_window(start, end)
-    assert window == [(0.001, 90), (0.01, 99), (float("inf"), 100)]
-    assert bucket_quantile(window, 0.5) == 0.001
-    assert bucket_quantile(window, 0.99) == 0.01
-    assert bucket_quantile(window, 1.0) == float("inf")
-    assert histogram_window({}, {}) == []
-    assert bucket_quantile([], 0.99) == 0.0
+    assert window.cumulative() == [(0.001, 90), (0.01, 99), (float("inf"), 100)]
+    assert window.quantile(0.5) == 0.001
+    assert window.quantile(0.99) == 0.01
+    assert window.quantile(1.0) == float("inf")
+    assert histogram_window({}, {}).cumulative() == [(float("inf"), 0)]
+    assert histogram_window({}, {}).quantile(0.99) == 0.0
 
 
 def test_the_simulator_rate_follows_the_events_asked() -> None:

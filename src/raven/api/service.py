@@ -213,12 +213,12 @@ class MarketDataService:
     async def _send(self, stream: ClientStream, context: Context) -> None:
         """Write frames as they are queued; a heartbeat when idle; end when drained."""
         cap = self.config.max_events_per_frame
-        wakeup = stream.sub.wakeup
+        sub = stream.sub
+        wakeup = sub.wakeup
         written = self.registry.latency_write.observe
         beat = _Heartbeat(self.config.heartbeat_interval_s, wakeup)
         loop = beat.loop
         last = -math.inf  # when this stream's last frame write started
-        sub = stream.sub
         full = False  # the last frame was capped: the stream is behind, no pause
         try:
             while True:

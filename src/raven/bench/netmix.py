@@ -28,6 +28,7 @@ import msgspec
 from raven.bench.feed import symbols
 from raven.bench.loadclient import LoadConfig, LoadResult
 from raven.bench.procs import BenchError, Child, Cluster, Market, Server, Sim
+from raven.core.latency import Histogram
 from raven.sim.market import MarketModel
 
 MIX = ("aggTrade", "bookTicker", "depth@0ms", "markPrice@1s", "kline_1m")
@@ -85,25 +86,21 @@ WRITE_STAGE = 'stage="sent_to_written"'
 _LE = re.compile(r'le="([^"]+)"')
 
 
-def histogram_window(start: dict[str, float], end: dict[str, float]) -> list[tuple[float, int]]:
-    """[(upper bound, cumulative count)] of the server's write-wait histogram over a
-    window, from two scrapes (empty when the server doesn't export it)."""
-    out = []
+def histogram_window(start: dict[str, float], end: dict[str, float]) -> Histogram:
+    """The server's write-wait histogram over a window, from two scrapes of its
+    cumulative buckets (empty when the server doesn't export it)."""
+    cumulative = []
     for key, value in end.items():
         if key.startswith(WRITE_BUCKET + "{") and WRITE_STAGE in key:
             found = _LE.search(key)
             if found:
-                out.append((float(found.group(1)), int(value - start.get(key, 0.0))))
-    return sorted(out)
-
-
-def bucket_quantile(buckets: list[tuple[float, int]], q: float) -> float:
-    """Upper bound of the bucket that holds quantile q (0 when there are none)."""
-    total = buckets[-1][1] if buckets else 0
-    for bound, running in buckets:
-        if running >= q * total and total:
-            return bound
-    return 0.0
+                cumulative.append((float(found.group(1)), int(value - start.get(key, 0.0))))
+    cumulative.sort()
+    hist = Histogram(tuple(bound for bound, _ in cumulative[:-1]))  # the last is +Inf
+    below = 0
+    for i, (_, running) in enumerate(cumulative):
+        hist.buckets[i], below = running - below, running
+    return hist
 
 
 def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
@@ -128,9 +125,9 @@ def counters(result: LoadResult, server: Server, sim: Sim) -> Counters:
         server_cpu=delta(m, "process_cpu_seconds_total") / w,
         sim_cpu=sum(result.watched_cpu_s[:1]) / w,  # `load_config` watches the simulator
         load_cpu=result.cpu_s / w,
-        writes=writes[-1][1] if writes else 0,
-        write_p50=bucket_quantile(writes, 0.5),
-        write_p99=bucket_quantile(writes, 0.99),
+        writes=writes.count,
+        write_p50=writes.quantile(0.5),
+        write_p99=writes.quantile(0.99),
     )
 
 
